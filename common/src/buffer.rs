@@ -1,0 +1,171 @@
+//! A byte queue with a hard capacity: bytes are appended at the end and consumed from the front.
+//!
+//! Used for every socket buffer in both servers (request bytes read, response bytes queued). It
+//! owns no socket and does no I/O: transports fill it through [`Buffer::spare`] / [`Buffer::commit`]
+//! and drain it through [`Buffer::filled`] / [`Buffer::consume`]. Memory is allocated lazily and
+//! can be released while a connection is idle, so idle keep-alive connections stay cheap.
+
+/// A bounded FIFO of bytes.
+#[derive(Debug)]
+pub struct Buffer {
+    data: Vec<u8>,
+    start: usize,
+    capacity: usize,
+}
+
+impl Buffer {
+    /// An empty buffer that will never hold more than `capacity` bytes. Nothing is allocated yet.
+    pub fn new(capacity: usize) -> Self {
+        Buffer {
+            data: Vec::new(),
+            start: 0,
+            capacity,
+        }
+    }
+
+    /// The bytes waiting to be consumed.
+    pub fn filled(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    /// Number of bytes waiting.
+    pub fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when no more bytes can be appended.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity
+    }
+
+    /// How many more bytes fit.
+    pub fn remaining(&self) -> usize {
+        self.capacity.saturating_sub(self.len())
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Drops `n` bytes from the front (all of them when `n` is larger than what is filled).
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.data.len());
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Appends as much of `bytes` as fits and returns how many bytes were taken.
+    pub fn extend(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.remaining());
+        self.make_room(n);
+        self.data.extend_from_slice(&bytes[..n]);
+        n
+    }
+
+    /// Appends all of `bytes`, even past the capacity. The capacity is a soft limit for
+    /// producers of output: they check [`Buffer::remaining`] before starting a response, and a
+    /// response head is never cut in half.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.make_room(bytes.len());
+        self.data.extend_from_slice(bytes);
+    }
+
+    /// Free space at the end for a read of at most `max` bytes (bounded by the capacity).
+    /// Fill a prefix of it, then call [`Buffer::commit`] with the number of bytes written.
+    pub fn spare(&mut self, max: usize) -> &mut [u8] {
+        let n = max.min(self.remaining());
+        self.make_room(n);
+        let len = self.data.len();
+        self.data.resize(len + n, 0);
+        &mut self.data[len..]
+    }
+
+    /// Keeps `n` bytes of the region handed out by the last [`Buffer::spare`] and forgets the rest.
+    pub fn commit(&mut self, spare_len: usize, n: usize) {
+        let keep = self.data.len() - spare_len + n.min(spare_len);
+        self.data.truncate(keep);
+    }
+
+    /// Forgets everything; keeps the allocation.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.start = 0;
+    }
+
+    /// Returns the allocation to the allocator when the buffer is empty (idle connections).
+    pub fn release_if_empty(&mut self) {
+        if self.is_empty() && self.data.capacity() > 0 {
+            self.data = Vec::new();
+            self.start = 0;
+        }
+    }
+
+    /// Moves the filled bytes to the front when that is needed to append `n` more without
+    /// growing past what the data itself needs.
+    fn make_room(&mut self, n: usize) {
+        if self.start > 0 && self.data.len() + n > self.data.capacity() {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extend_is_bounded_by_capacity() {
+        let mut b = Buffer::new(4);
+        assert_eq!(b.extend(b"abcdef"), 4);
+        assert!(b.is_full());
+        assert_eq!(b.filled(), b"abcd");
+        assert_eq!(b.extend(b"x"), 0);
+    }
+
+    #[test]
+    fn consume_then_refill_compacts() {
+        let mut b = Buffer::new(6);
+        b.extend(b"abcdef");
+        b.consume(4);
+        assert_eq!(b.filled(), b"ef");
+        assert_eq!(b.remaining(), 4);
+        assert_eq!(b.extend(b"ghij"), 4);
+        assert_eq!(b.filled(), b"efghij");
+        b.consume(100);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn spare_and_commit_keep_only_written_bytes() {
+        let mut b = Buffer::new(8);
+        b.extend(b"ab");
+        let spare = b.spare(100);
+        assert_eq!(spare.len(), 6);
+        spare[..2].copy_from_slice(b"cd");
+        let len = spare.len();
+        b.commit(len, 2);
+        assert_eq!(b.filled(), b"abcd");
+        let len = b.spare(1).len();
+        b.commit(len, 0);
+        assert_eq!(b.filled(), b"abcd");
+    }
+
+    #[test]
+    fn release_frees_only_when_empty() {
+        let mut b = Buffer::new(8);
+        b.extend(b"abc");
+        b.release_if_empty();
+        assert_eq!(b.filled(), b"abc");
+        b.consume(3);
+        b.release_if_empty();
+        assert!(b.is_empty());
+        assert_eq!(b.extend(b"z"), 1);
+    }
+}

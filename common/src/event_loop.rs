@@ -1,0 +1,495 @@
+//! The worker event loop: one mio `Poll` per thread, its own SO_REUSEPORT listeners, a slab of
+//! connections, a periodic sweep for timeouts, and graceful shutdown.
+//!
+//! # The loop contract (what a [`Service`] may rely on and must uphold)
+//! - Sockets are registered once for READABLE | WRITABLE, edge-triggered, and never re-registered
+//!   for interest changes: the kernel reports *changes* of readiness. A connection records the
+//!   readiness it was told about and keeps it until an operation returns `WouldBlock`; that is
+//!   its "event" half. Its "interest" half is its own state: it reads only while it has room and
+//!   writes only while it has bytes queued. Backpressure is simply not reading.
+//! - Because no new event comes for a socket that was not drained, a service that stops early
+//!   (buffer full) must resume by itself once it has room, and bytes already in user space
+//!   (a pipelined request in the read buffer, TLS plaintext) must be processed before returning.
+//! - Tokens: slot `i` owns tokens `2i` (client side) and `2i + 1` (upstream side). A slot freed
+//!   during a batch of events is reused only after the batch, so a stale event can never reach
+//!   a new connection.
+//! - Accepting pauses at the connection limit and on EMFILE/ENFILE (logged once per episode) and
+//!   resumes when a connection closes or on the next sweep.
+//! - [`Service::tick`] runs for every connection once per sweep (every second; more often while
+//!   draining): that is where header, idle and upstream timeouts are enforced.
+//! - SIGTERM/SIGINT: listeners are closed, `Cx::draining` becomes true and every connection is
+//!   ticked at once; services close idle connections and finish in-flight exchanges. The worker
+//!   returns when no connection is left or the grace period is over. SIGHUP runs the reload hook.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+
+use crate::http::date::DateCache;
+use crate::log::{self, AccessLog, LogFormat};
+
+/// Which of a connection's sockets an event or token is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Upstream,
+}
+
+/// What a service wants done with a connection after handling it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Close,
+}
+
+/// What a service sees of the loop while handling one connection.
+pub struct Cx<'a> {
+    pub registry: &'a Registry,
+    /// Taken once per loop turn.
+    pub now: Instant,
+    /// The current `Date` header value.
+    pub date: &'a [u8; 29],
+    pub log: &'a mut AccessLog,
+    /// Shutdown has begun: finish what is in flight, start nothing new, keep nothing alive.
+    pub draining: bool,
+    slot: usize,
+}
+
+impl Cx<'_> {
+    /// The token for one of this connection's sockets.
+    pub fn token(&self, side: Side) -> Token {
+        Token(self.slot * 2 + usize::from(side == Side::Upstream))
+    }
+}
+
+/// The protocol logic a worker runs: static file serving or proxying.
+pub trait Service {
+    type Conn;
+
+    /// A client connection was accepted on listener number `listener`. Register `stream` with
+    /// `cx.registry` under `cx.token(Side::Client)` (readable and writable), or return `None`
+    /// to drop it.
+    fn accept(
+        &mut self,
+        cx: &mut Cx,
+        stream: TcpStream,
+        peer: SocketAddr,
+        listener: usize,
+    ) -> Option<Self::Conn>;
+
+    /// The kernel reported readiness on one side of `conn`.
+    fn ready(&mut self, cx: &mut Cx, conn: &mut Self::Conn, side: Side, event: &Event) -> Flow;
+
+    /// Periodic check: timeouts, and closing idle connections while draining.
+    fn tick(&mut self, cx: &mut Cx, conn: &mut Self::Conn) -> Flow;
+
+    /// The connection is done: deregister its sockets (dropping them closes them).
+    fn close(&mut self, cx: &mut Cx, conn: Self::Conn);
+}
+
+/// Settings of every worker loop.
+#[derive(Clone, Debug)]
+pub struct LoopConfig {
+    /// Connections per worker before accepting pauses.
+    pub max_connections: usize,
+    /// How long in-flight exchanges may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+}
+
+/// State shared between the signal thread and the workers.
+struct Control {
+    shutdown: AtomicBool,
+    wakers: Vec<Waker>,
+}
+
+/// Run on SIGHUP, on the signal thread.
+pub type ReloadHook = Box<dyn Fn() + Send + Sync>;
+
+const WAKER: Token = Token(usize::MAX);
+const LISTENER_BASE: usize = usize::MAX - 64;
+const SWEEP: Duration = Duration::from_secs(1);
+const DRAIN_SWEEP: Duration = Duration::from_millis(50);
+
+/// Binds `workers` SO_REUSEPORT listeners on each address, before any worker starts, so that
+/// "address in use" and permission errors surface at startup. Returns one set per worker.
+pub fn bind_listeners(
+    addrs: &[SocketAddr],
+    workers: usize,
+) -> io::Result<Vec<Vec<std::net::TcpListener>>> {
+    let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+        (0..workers).map(|_| Vec::new()).collect();
+    for &addr in addrs {
+        // Port 0 picks a free port; every worker must share the one the first listener got.
+        let first = crate::sys::reuseport_listener(addr, 4096)?;
+        let actual = first.local_addr()?;
+        for (i, set) in per_worker.iter_mut().enumerate() {
+            let listener = if i == 0 {
+                first.try_clone()?
+            } else {
+                crate::sys::reuseport_listener(actual, 4096)?
+            };
+            set.push(listener);
+        }
+    }
+    Ok(per_worker)
+}
+
+/// Runs one worker per listener set until shutdown. `make_service(worker_index)` builds each
+/// worker's service on its own thread. Signals must already be blocked (see [`crate::sys::block_signals`]).
+pub fn run<S, F>(
+    listeners: Vec<Vec<std::net::TcpListener>>,
+    config: LoopConfig,
+    make_service: F,
+    reload: Option<ReloadHook>,
+) -> io::Result<()>
+where
+    S: Service,
+    F: Fn(usize) -> io::Result<S> + Sync,
+{
+    let mut polls = Vec::new();
+    let mut wakers = Vec::new();
+    for _ in &listeners {
+        let poll = Poll::new()?;
+        wakers.push(Waker::new(poll.registry(), WAKER)?);
+        polls.push(poll);
+    }
+    let control = Arc::new(Control {
+        shutdown: AtomicBool::new(false),
+        wakers,
+    });
+    spawn_signal_thread(control.clone(), reload)?;
+    let results: Vec<io::Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = polls
+            .into_iter()
+            .zip(listeners)
+            .enumerate()
+            .map(|(index, (poll, set))| {
+                let control = &control;
+                let config = &config;
+                let make_service = &make_service;
+                std::thread::Builder::new()
+                    .name(format!("worker-{index}"))
+                    .spawn_scoped(scope, move || {
+                        let service = make_service(index)?;
+                        Worker::new(poll, set, service, config.clone())?.run(control)
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("worker panicked"))),
+                Err(e) => Err(e),
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// Waits for SIGTERM/SIGINT (shutdown) and SIGHUP (reload) on a thread of its own, so that no
+/// work happens in a signal handler.
+fn spawn_signal_thread(control: Arc<Control>, reload: Option<ReloadHook>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            let signals = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+            match crate::sys::wait_for_signal(&signals) {
+                Ok(libc::SIGHUP) => {
+                    if let Some(hook) = &reload {
+                        hook();
+                    }
+                }
+                Ok(_) => {
+                    control.shutdown.store(true, Ordering::SeqCst);
+                    for waker in &control.wakers {
+                        let _ = waker.wake();
+                    }
+                }
+                Err(e) => {
+                    log::error(format_args!("waiting for signals failed: {e}"));
+                    return;
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// Counts connections over all workers, for tests and diagnostics.
+pub static OPEN_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+struct Worker<S: Service> {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    service: S,
+    config: LoopConfig,
+    slots: Vec<Option<S::Conn>>,
+    free: Vec<usize>,
+    /// Slots closed during the current batch; reusable after it.
+    freed_this_turn: Vec<usize>,
+    live: usize,
+    accept_paused: bool,
+    date: DateCache,
+    log: AccessLog,
+}
+
+impl<S: Service> Worker<S> {
+    fn new(
+        poll: Poll,
+        set: Vec<std::net::TcpListener>,
+        service: S,
+        config: LoopConfig,
+    ) -> io::Result<Self> {
+        let mut listeners = Vec::new();
+        for (i, std_listener) in set.into_iter().enumerate() {
+            std_listener.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(std_listener);
+            poll.registry().register(
+                &mut listener,
+                Token(LISTENER_BASE + i),
+                Interest::READABLE,
+            )?;
+            listeners.push(listener);
+        }
+        Ok(Worker {
+            poll,
+            listeners,
+            service,
+            log: AccessLog::new(config.log_format),
+            config,
+            slots: Vec::new(),
+            free: Vec::new(),
+            freed_this_turn: Vec::new(),
+            live: 0,
+            accept_paused: false,
+            date: DateCache::new(),
+        })
+    }
+
+    fn run(mut self, control: &Control) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_sweep = Instant::now() + SWEEP;
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let timeout = next_sweep.saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            let now = Instant::now();
+            let unix = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let date = *self.date.get(unix);
+            let mut accept_ready = false;
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    Token(t) if t >= LISTENER_BASE => accept_ready = true,
+                    Token(t) => self.dispatch(t, event, now, &date, drain_deadline.is_some()),
+                }
+            }
+            if control.shutdown.load(Ordering::SeqCst) && drain_deadline.is_none() {
+                drain_deadline = Some(now + self.config.shutdown_grace);
+                for mut listener in self.listeners.drain(..) {
+                    let _ = self.poll.registry().deregister(&mut listener);
+                }
+                next_sweep = now;
+            }
+            if accept_ready || (self.accept_paused && self.live < self.config.max_connections) {
+                self.accept_all(now, &date);
+            }
+            if now >= next_sweep {
+                self.sweep(now, &date, drain_deadline.is_some());
+                next_sweep = now
+                    + if drain_deadline.is_some() {
+                        DRAIN_SWEEP
+                    } else {
+                        SWEEP
+                    };
+            }
+            self.free.append(&mut self.freed_this_turn);
+            self.log.flush();
+            if let Some(deadline) = drain_deadline {
+                if self.live == 0 || now >= deadline {
+                    if self.live > 0 {
+                        log::error(format_args!(
+                            "shutdown grace period over: dropping {} connection(s)",
+                            self.live
+                        ));
+                    }
+                    self.close_all(now, &date);
+                    self.log.flush();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn cx<'a>(
+        registry: &'a Registry,
+        log: &'a mut AccessLog,
+        now: Instant,
+        date: &'a [u8; 29],
+        draining: bool,
+        slot: usize,
+    ) -> Cx<'a> {
+        Cx {
+            registry,
+            now,
+            date,
+            log,
+            draining,
+            slot,
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        token: usize,
+        event: &Event,
+        now: Instant,
+        date: &[u8; 29],
+        draining: bool,
+    ) {
+        let slot = token / 2;
+        let side = if token % 2 == 0 {
+            Side::Client
+        } else {
+            Side::Upstream
+        };
+        let Some(Some(conn)) = self.slots.get_mut(slot) else {
+            return; // A stale event for a connection closed earlier in this batch.
+        };
+        let mut cx = Self::cx(
+            self.poll.registry(),
+            &mut self.log,
+            now,
+            date,
+            draining,
+            slot,
+        );
+        if self.service.ready(&mut cx, conn, side, event) == Flow::Close {
+            self.close_slot(slot, now, date, draining);
+        }
+    }
+
+    fn close_slot(&mut self, slot: usize, now: Instant, date: &[u8; 29], draining: bool) {
+        if let Some(conn) = self.slots.get_mut(slot).and_then(Option::take) {
+            let mut cx = Self::cx(
+                self.poll.registry(),
+                &mut self.log,
+                now,
+                date,
+                draining,
+                slot,
+            );
+            self.service.close(&mut cx, conn);
+            self.freed_this_turn.push(slot);
+            self.live -= 1;
+            OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn sweep(&mut self, now: Instant, date: &[u8; 29], draining: bool) {
+        for slot in 0..self.slots.len() {
+            if let Some(conn) = self.slots[slot].as_mut() {
+                let mut cx = Self::cx(
+                    self.poll.registry(),
+                    &mut self.log,
+                    now,
+                    date,
+                    draining,
+                    slot,
+                );
+                if self.service.tick(&mut cx, conn) == Flow::Close {
+                    self.close_slot(slot, now, date, draining);
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self, now: Instant, date: &[u8; 29]) {
+        for slot in 0..self.slots.len() {
+            self.close_slot(slot, now, date, true);
+        }
+    }
+
+    /// Accepts until WouldBlock, the connection limit, or descriptor exhaustion.
+    fn accept_all(&mut self, now: Instant, date: &[u8; 29]) {
+        let was_paused = self.accept_paused;
+        self.accept_paused = false;
+        for index in 0..self.listeners.len() {
+            loop {
+                if self.live >= self.config.max_connections {
+                    self.accept_paused = true;
+                    break;
+                }
+                match self.listeners[index].accept() {
+                    Ok((stream, peer)) => self.admit(stream, peer, index, now, date),
+                    Err(e) => match e.kind() {
+                        io::ErrorKind::WouldBlock => break,
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
+                        _ if is_resource_exhaustion(&e) => {
+                            if !was_paused {
+                                log::error(format_args!(
+                                    "accept paused: {e} ({} connections open in this worker)",
+                                    self.live
+                                ));
+                            }
+                            self.accept_paused = true;
+                            break;
+                        }
+                        _ => {
+                            log::error(format_args!("accept failed: {e}"));
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    fn admit(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        listener: usize,
+        now: Instant,
+        date: &[u8; 29],
+    ) {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        let mut cx = Self::cx(self.poll.registry(), &mut self.log, now, date, false, slot);
+        match self.service.accept(&mut cx, stream, peer, listener) {
+            Some(conn) => {
+                self.slots[slot] = Some(conn);
+                self.live += 1;
+                OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+            }
+            None => self.free.push(slot),
+        }
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}

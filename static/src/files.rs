@@ -1,0 +1,443 @@
+//! File lookup below the root: directory index, trailing-slash rules, precompressed sidecars,
+//! and a bounded per-worker cache of small files that is revalidated on every request.
+//!
+//! Every request costs one `stat` of the path (two for a directory index); a hit whose device,
+//! inode, size and mtime still match is served from memory, so edits of mounted content show on
+//! the next request. A miss opens the file with `open_beneath` (openat2 RESOLVE_BENEATH), which
+//! refuses symlinks that leave the root; the cache only ever holds files opened that way, and a
+//! path that later resolves elsewhere has another inode and misses. Large files are never read
+//! into memory: the open file is handed to the session for `sendfile`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use common::http::date;
+use common::sys::{self, FileStat};
+
+use crate::conditional;
+use crate::mime;
+
+/// Response metadata of one file representation, with its header lines rendered once.
+pub struct Meta {
+    pub stat: FileStat,
+    pub etag: String,
+    pub last_modified: u64,
+    /// `ETag`, `Last-Modified`, `Cache-Control`, `Vary` lines: sent with 200, 206 and 304.
+    pub validators: Vec<u8>,
+    /// `Content-Type`, `Content-Encoding`, `X-Content-Type-Options` lines: sent with 200 and 206.
+    pub entity: Vec<u8>,
+    /// The whole content, for files small enough to cache.
+    pub bytes: Option<Box<[u8]>>,
+}
+
+/// A file ready to be sent.
+pub struct Found {
+    pub meta: Rc<Meta>,
+    /// The open file when the content is not in memory (large files, sent with sendfile).
+    pub file: Option<File>,
+}
+
+pub enum Lookup {
+    Found(Found),
+    /// A directory requested without its trailing slash.
+    RedirectToDirectory,
+    NotFound,
+    Forbidden,
+}
+
+/// Which precompressed sidecars the client accepts.
+#[derive(Clone, Copy, Default)]
+pub struct Accepts {
+    pub br: bool,
+    pub gzip: bool,
+}
+
+/// Settings that shape every response's headers.
+pub struct Policy {
+    pub cache_control: Option<String>,
+    pub max_entry: usize,
+    pub max_total: usize,
+}
+
+pub struct Files {
+    root: File,
+    root_path: PathBuf,
+    policy: Policy,
+    cache: HashMap<String, Rc<Meta>>,
+    cached_bytes: usize,
+    scratch: Vec<u8>,
+    path: String,
+}
+
+impl Files {
+    /// Opens the root directory; `root_path` must be canonical (symlink-free, absolute).
+    pub fn new(root_path: &Path, policy: Policy) -> io::Result<Self> {
+        Ok(Files {
+            root: File::open(root_path)?,
+            root_path: root_path.to_path_buf(),
+            policy,
+            cache: HashMap::new(),
+            cached_bytes: 0,
+            scratch: Vec::new(),
+            path: String::new(),
+        })
+    }
+
+    /// Finds what to send for a resolved relative path.
+    pub fn lookup(
+        &mut self,
+        relative: &str,
+        trailing_slash: bool,
+        accepts: Accepts,
+    ) -> io::Result<Lookup> {
+        let mut stat = match self.stat(relative)? {
+            Some(stat) => stat,
+            None => return Ok(Lookup::NotFound),
+        };
+        self.path.clear();
+        self.path.push_str(relative);
+        if stat.is_dir {
+            if !trailing_slash {
+                return Ok(Lookup::RedirectToDirectory);
+            }
+            if !self.path.is_empty() {
+                self.path.push('/');
+            }
+            self.path.push_str("index.html");
+            let path = std::mem::take(&mut self.path);
+            let index = self.stat(&path);
+            self.path = path;
+            match index? {
+                Some(s) if s.is_file => stat = s,
+                _ => return Ok(Lookup::NotFound),
+            }
+        } else if !stat.is_file || trailing_slash {
+            return Ok(Lookup::NotFound);
+        }
+        let path = std::mem::take(&mut self.path);
+        let result = self.representation(&path, stat, accepts);
+        self.path = path;
+        result
+    }
+
+    /// The `404.html` page at the root, if there is one.
+    pub fn not_found_page(&mut self) -> Option<Rc<Meta>> {
+        let stat = self.stat("404.html").ok().flatten().filter(|s| s.is_file)?;
+        match self.open_cached("404.html", stat, None, "404.html") {
+            Ok(Lookup::Found(Found { meta, file: None })) => Some(meta),
+            _ => None,
+        }
+    }
+
+    fn stat(&mut self, relative: &str) -> io::Result<Option<FileStat>> {
+        match sys::stat_at(&self.root, relative, &mut self.scratch) {
+            Ok(stat) => Ok(Some(stat)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn representation(
+        &mut self,
+        path: &str,
+        stat: FileStat,
+        accepts: Accepts,
+    ) -> io::Result<Lookup> {
+        let compressible = is_compressible(mime::content_type(path));
+        if compressible && (accepts.br || accepts.gzip) {
+            for (wanted, suffix, coding) in
+                [(accepts.br, ".br", "br"), (accepts.gzip, ".gz", "gzip")]
+            {
+                if !wanted {
+                    continue;
+                }
+                let sidecar = format!("{path}{suffix}");
+                if let Some(s) = self.stat(&sidecar)?.filter(|s| s.is_file) {
+                    return self.open_cached(&sidecar, s, Some(coding), path);
+                }
+            }
+        }
+        self.open_cached(path, stat, None, path)
+    }
+
+    /// Serves `path` from the cache when `stat` still matches, else opens it beneath the root.
+    /// `type_path` names the file whose extension gives the Content-Type (the uncompressed one).
+    fn open_cached(
+        &mut self,
+        path: &str,
+        stat: FileStat,
+        coding: Option<&'static str>,
+        type_path: &str,
+    ) -> io::Result<Lookup> {
+        if let Some(meta) = self.cache.get(path) {
+            if same_file(&meta.stat, &stat) {
+                return Ok(Lookup::Found(Found {
+                    meta: meta.clone(),
+                    file: None,
+                }));
+            }
+        }
+        let mut file = match sys::open_beneath(&self.root, &self.root_path, path) {
+            Ok(file) => file,
+            Err(e) if is_missing(&e) => return Ok(Lookup::NotFound),
+            Err(e) if is_escape(&e) => return Ok(Lookup::Forbidden),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(Lookup::Forbidden),
+            Err(e) => return Err(e),
+        };
+        let stat = sys::stat_file(&file)?;
+        if !stat.is_file {
+            return Ok(Lookup::NotFound);
+        }
+        let mut meta = self.meta(stat, coding, type_path, compressible_type(type_path));
+        let cacheable = stat.size as usize <= self.policy.max_entry;
+        if !cacheable {
+            return Ok(Lookup::Found(Found {
+                meta: Rc::new(meta),
+                file: Some(file),
+            }));
+        }
+        let mut bytes = Vec::with_capacity(stat.size as usize);
+        (&mut file).take(stat.size).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 != stat.size {
+            // The file changed while we read it: serve what the stat says next time.
+            return Ok(Lookup::NotFound);
+        }
+        meta.bytes = Some(bytes.into_boxed_slice());
+        let meta = Rc::new(meta);
+        self.insert(path, meta.clone());
+        Ok(Lookup::Found(Found { meta, file: None }))
+    }
+
+    fn insert(&mut self, path: &str, meta: Rc<Meta>) {
+        let size = meta.bytes.as_ref().map_or(0, |b| b.len());
+        if let Some(old) = self.cache.remove(path) {
+            self.cached_bytes -= old.bytes.as_ref().map_or(0, |b| b.len());
+        }
+        // Evict arbitrary entries until the new one fits: simple, bounded, and good enough for
+        // a site whose hot set fits (the common case this cache exists for).
+        while self.cached_bytes + size > self.policy.max_total {
+            let Some(victim) = self.cache.keys().next().cloned() else {
+                break;
+            };
+            if let Some(old) = self.cache.remove(&victim) {
+                self.cached_bytes -= old.bytes.as_ref().map_or(0, |b| b.len());
+            }
+        }
+        if self.cached_bytes + size <= self.policy.max_total {
+            self.cached_bytes += size;
+            self.cache.insert(path.to_string(), meta);
+        }
+    }
+
+    fn meta(
+        &self,
+        stat: FileStat,
+        coding: Option<&'static str>,
+        type_path: &str,
+        vary: bool,
+    ) -> Meta {
+        let mtime = u64::try_from(stat.mtime_secs).unwrap_or(0);
+        let mut etag = conditional::etag(stat.size, mtime, stat.mtime_nanos, stat.ino);
+        if let Some(coding) = coding {
+            // Each representation needs its own strong validator.
+            etag.insert_str(etag.len() - 1, &format!("-{coding}"));
+        }
+        let mut validators = Vec::with_capacity(160);
+        push_line(&mut validators, "ETag", etag.as_bytes());
+        push_line(&mut validators, "Last-Modified", &date::format(mtime));
+        if let Some(cc) = &self.policy.cache_control {
+            push_line(&mut validators, "Cache-Control", cc.as_bytes());
+        }
+        if vary {
+            push_line(&mut validators, "Vary", b"Accept-Encoding");
+        }
+        let mut entity = Vec::with_capacity(96);
+        push_line(
+            &mut entity,
+            "Content-Type",
+            mime::content_type(type_path).as_bytes(),
+        );
+        if let Some(coding) = coding {
+            push_line(&mut entity, "Content-Encoding", coding.as_bytes());
+        }
+        push_line(&mut entity, "X-Content-Type-Options", b"nosniff");
+        Meta {
+            stat,
+            etag,
+            last_modified: mtime,
+            validators,
+            entity,
+            bytes: None,
+        }
+    }
+}
+
+fn push_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn same_file(a: &FileStat, b: &FileStat) -> bool {
+    a.dev == b.dev
+        && a.ino == b.ino
+        && a.size == b.size
+        && a.mtime_secs == b.mtime_secs
+        && a.mtime_nanos == b.mtime_nanos
+}
+
+fn is_missing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::ENOTDIR) | Some(libc::ENAMETOOLONG) | Some(libc::ELOOP)
+        )
+}
+
+/// openat2 RESOLVE_BENEATH reports an escape as EXDEV.
+fn is_escape(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EXDEV)
+}
+
+/// Types worth precompressing, so their responses vary on Accept-Encoding.
+fn is_compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("application/javascript")
+        || content_type.starts_with("application/xml")
+        || content_type.starts_with("application/wasm")
+        || content_type.starts_with("application/manifest+json")
+        || content_type.starts_with("image/svg+xml")
+}
+
+fn compressible_type(path: &str) -> bool {
+    is_compressible(mime::content_type(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files_in(dir: &Path) -> Files {
+        Files::new(
+            &dir.canonicalize().unwrap(),
+            Policy {
+                cache_control: Some("no-cache".into()),
+                max_entry: 16,
+                max_total: 64,
+            },
+        )
+        .unwrap()
+    }
+
+    fn temp_root(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("files-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/sub")).unwrap();
+        std::fs::write(dir.join("root/index.html"), b"<h1>home</h1>").unwrap();
+        std::fs::write(dir.join("root/sub/index.html"), b"sub").unwrap();
+        std::fs::write(dir.join("root/big.bin"), vec![7u8; 100]).unwrap();
+        std::fs::write(dir.join("root/app.js"), b"js").unwrap();
+        std::fs::write(dir.join("root/app.js.br"), b"brotli").unwrap();
+        std::fs::write(dir.join("secret"), b"secret").unwrap();
+        std::os::unix::fs::symlink(dir.join("secret"), dir.join("root/leak")).unwrap();
+        dir
+    }
+
+    fn found(l: Lookup) -> Found {
+        match l {
+            Lookup::Found(f) => f,
+            _ => panic!("expected a file"),
+        }
+    }
+
+    #[test]
+    fn index_redirect_and_trailing_slash_rules() {
+        let dir = temp_root("index");
+        let mut files = files_in(&dir.join("root"));
+        let f = found(files.lookup("", true, Accepts::default()).unwrap());
+        assert_eq!(f.meta.bytes.as_deref(), Some(&b"<h1>home</h1>"[..]));
+        assert!(matches!(
+            files.lookup("sub", false, Accepts::default()).unwrap(),
+            Lookup::RedirectToDirectory
+        ));
+        assert!(matches!(
+            files.lookup("app.js", true, Accepts::default()).unwrap(),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            files.lookup("nope", false, Accepts::default()).unwrap(),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            files.lookup("app.js/x", false, Accepts::default()).unwrap(),
+            Lookup::NotFound
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn large_files_are_not_cached_and_symlink_escape_is_refused() {
+        let dir = temp_root("large");
+        let mut files = files_in(&dir.join("root"));
+        let f = found(files.lookup("big.bin", false, Accepts::default()).unwrap());
+        assert!(f.meta.bytes.is_none());
+        assert!(f.file.is_some());
+        assert!(matches!(
+            files.lookup("leak", false, Accepts::default()).unwrap(),
+            Lookup::Forbidden
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn sidecar_is_chosen_when_accepted() {
+        let dir = temp_root("sidecar");
+        let mut files = files_in(&dir.join("root"));
+        let plain = found(files.lookup("app.js", false, Accepts::default()).unwrap());
+        assert_eq!(plain.meta.bytes.as_deref(), Some(&b"js"[..]));
+        let br = found(
+            files
+                .lookup(
+                    "app.js",
+                    false,
+                    Accepts {
+                        br: true,
+                        gzip: true,
+                    },
+                )
+                .unwrap(),
+        );
+        assert_eq!(br.meta.bytes.as_deref(), Some(&b"brotli"[..]));
+        let entity = String::from_utf8(br.meta.entity.clone()).unwrap();
+        assert!(entity.contains("Content-Encoding: br\r\n"));
+        assert!(entity.contains("Content-Type: text/javascript"));
+        assert_ne!(plain.meta.etag, br.meta.etag);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn edits_are_seen_at_once() {
+        let dir = temp_root("edit");
+        let mut files = files_in(&dir.join("root"));
+        let first = found(
+            files
+                .lookup("sub/index.html", false, Accepts::default())
+                .unwrap(),
+        );
+        assert_eq!(first.meta.bytes.as_deref(), Some(&b"sub"[..]));
+        std::fs::write(dir.join("root/sub/index.html"), b"changed!").unwrap();
+        let second = found(
+            files
+                .lookup("sub/index.html", false, Accepts::default())
+                .unwrap(),
+        );
+        assert_eq!(second.meta.bytes.as_deref(), Some(&b"changed!"[..]));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

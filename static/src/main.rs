@@ -1,0 +1,77 @@
+//! `static`: serves a directory over HTTP/1.1. Wires the configuration to the shared event
+//! loop; the request pipeline lives in `session` (connection) → `respond` (per request) →
+//! `resolve` (path safety) → `files` (lookup and cache) → `conditional` (validators, ranges).
+
+mod conditional;
+mod config;
+mod files;
+mod mime;
+mod resolve;
+mod respond;
+mod session;
+
+use std::rc::Rc;
+
+use common::cli;
+use common::event_loop::{self, LoopConfig};
+use common::http::request::Limits;
+
+use config::{Command, Config};
+
+const NAME: &str = "static";
+
+fn main() {
+    // Before any thread exists, so that only the signal thread receives these.
+    if let Err(e) = common::sys::block_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
+        cli::fail(NAME, format!("cannot set up signal handling: {e}"));
+    }
+    let command = config::parse(std::env::args_os().skip(1)).unwrap_or_else(|e| cli::fail(NAME, e));
+    match command {
+        Command::Help => print!("{}", config::help()),
+        Command::Version => println!("{NAME} {}", env!("CARGO_PKG_VERSION")),
+        Command::Health(url) => std::process::exit(common::health::run(NAME, &url)),
+        Command::Serve(config) => serve(config),
+    }
+}
+
+fn serve(config: Config) {
+    let loop_config: LoopConfig = config.server.loop_config(1);
+    let listeners = event_loop::bind_listeners(&[config.listen], config.server.workers)
+        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen on {}: {e}", config.listen)));
+    if let Some(addr) = listeners
+        .first()
+        .and_then(|set| set.first())
+        .and_then(|l| l.local_addr().ok())
+    {
+        eprintln!(
+            "{NAME} {}: serving {} on http://{addr} ({} workers)",
+            env!("CARGO_PKG_VERSION"),
+            config.root.display(),
+            config.server.workers
+        );
+    }
+    let make_service = |_worker: usize| {
+        let files = files::Files::new(
+            &config.root,
+            files::Policy {
+                cache_control: config.cache_control.clone(),
+                max_entry: config.cache_entry_max,
+                max_total: config.cache_max,
+            },
+        )?;
+        let settings = Rc::new(session::Settings {
+            resolve: resolve::Options {
+                base_path: config.base_path.clone(),
+                show_dotfiles: config.show_dotfiles,
+            },
+            limits: Limits::default(),
+            header_timeout: config.server.header_timeout,
+            idle_timeout: config.server.idle_timeout,
+        });
+        Ok(session::StaticService::new(files, settings))
+    };
+    if let Err(e) = event_loop::run(listeners, loop_config, make_service, None) {
+        common::log::error(format_args!("{e}"));
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,422 @@
+//! One client connection of the static server and the [`Service`] that drives it.
+//!
+//! States: `Open` (reading heads, answering them in order, pipelining included), `Closing`
+//! (a response that ends the connection is being flushed), `Lingering` (our side is shut; the
+//! client's leftover bytes are read and dropped briefly so the kernel does not answer them with
+//! a reset that would destroy the response in flight). Readiness follows the loop contract in
+//! `common::event_loop`: flags set by events, cleared on WouldBlock; the connection itself
+//! decides what it wants (read while there is room and nothing blocks, write while queued).
+
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use common::buffer::Buffer;
+use common::event_loop::{Cx, Flow, Service, Side};
+use common::http::request::{self, Framing, Limits};
+use common::http::response::Canned;
+use common::log::Entry;
+use common::sys;
+use common::transport::{ReadOutcome, Transport, WriteOutcome};
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::Interest;
+
+use crate::files::Files;
+use crate::resolve;
+use crate::respond::{self, FileBody};
+
+/// Stop answering pipelined requests while this much output is queued (backpressure).
+const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// A request body up to this size is read and dropped to keep the connection; larger ones close it.
+const MAX_DISCARDED_BODY: u64 = 64 * 1024;
+/// How long to keep draining a client after our final response before closing.
+const LINGER: Duration = Duration::from_secs(2);
+/// How much to read per sendfile call.
+const SENDFILE_CHUNK: usize = 1 << 20;
+
+/// Settings shared by all connections of a worker.
+pub struct Settings {
+    pub resolve: resolve::Options,
+    pub limits: Limits,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+pub struct StaticService {
+    files: Files,
+    settings: Rc<Settings>,
+}
+
+impl StaticService {
+    pub fn new(files: Files, settings: Rc<Settings>) -> Self {
+        StaticService { files, settings }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Open,
+    Closing,
+    Lingering { until: Instant },
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    peer: IpAddr,
+    input: Buffer,
+    output: Buffer,
+    sending: Option<FileBody>,
+    readable: bool,
+    writable: bool,
+    read_closed: bool,
+    phase: Phase,
+    /// Request-body bytes still to be read and dropped.
+    discard: u64,
+    last_activity: Instant,
+    /// When the first byte of the request head now being received arrived.
+    head_started: Option<Instant>,
+}
+
+impl Service for StaticService {
+    type Conn = Conn;
+
+    fn accept(
+        &mut self,
+        cx: &mut Cx,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        _listener: usize,
+    ) -> Option<Conn> {
+        let _ = stream.set_nodelay(true);
+        cx.registry
+            .register(
+                &mut stream,
+                cx.token(Side::Client),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .ok()?;
+        Some(Conn {
+            stream,
+            peer: peer.ip(),
+            input: Buffer::new(self.settings.limits.max_head + 1024),
+            output: Buffer::new(OUTPUT_HIGH_WATER),
+            sending: None,
+            readable: false,
+            writable: false,
+            read_closed: false,
+            phase: Phase::Open,
+            discard: 0,
+            last_activity: cx.now,
+            head_started: None,
+        })
+    }
+
+    fn ready(&mut self, cx: &mut Cx, conn: &mut Conn, _side: Side, event: &Event) -> Flow {
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            conn.readable = true;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            conn.writable = true;
+        }
+        self.drive(cx, conn)
+    }
+
+    fn tick(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
+        let s = &self.settings;
+        let idle_for = cx.now.saturating_duration_since(conn.last_activity);
+        match conn.phase {
+            Phase::Lingering { until } => {
+                return if cx.now >= until {
+                    Flow::Close
+                } else {
+                    Flow::Continue
+                };
+            }
+            Phase::Closing if idle_for >= s.idle_timeout => return Flow::Close,
+            Phase::Closing => return Flow::Continue,
+            Phase::Open => {}
+        }
+        if conn.has_output() {
+            // A client that stopped reading: the send timeout.
+            return if idle_for >= s.idle_timeout {
+                Flow::Close
+            } else {
+                Flow::Continue
+            };
+        }
+        if let Some(started) = conn.head_started {
+            if cx.now.saturating_duration_since(started) >= s.header_timeout {
+                let canned = Canned {
+                    date: cx.date,
+                    server: respond::SERVER,
+                    keep_alive: false,
+                    version: request::Version::Http11,
+                    head_only: false,
+                };
+                respond::error(
+                    &mut conn.output,
+                    common::http::status::Status::REQUEST_TIMEOUT,
+                    &canned,
+                    &[],
+                );
+                conn.start_closing();
+                return self.drive(cx, conn);
+            }
+            return Flow::Continue;
+        }
+        if conn.discard > 0 {
+            return if idle_for >= s.header_timeout {
+                Flow::Close
+            } else {
+                Flow::Continue
+            };
+        }
+        // Nothing in flight: an idle keep-alive connection.
+        if cx.draining || idle_for >= s.idle_timeout {
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    fn close(&mut self, cx: &mut Cx, mut conn: Conn) {
+        let _ = cx.registry.deregister(&mut conn.stream);
+    }
+}
+
+impl Conn {
+    fn has_output(&self) -> bool {
+        !self.output.is_empty() || self.sending.is_some()
+    }
+
+    fn start_closing(&mut self) {
+        self.phase = Phase::Closing;
+        self.input.clear();
+        self.head_started = None;
+        self.discard = 0;
+    }
+
+    /// Writes queued bytes, then the file body, until done or the socket is full.
+    fn flush(&mut self) -> std::io::Result<bool> {
+        let mut progressed = false;
+        if !self.output.is_empty() {
+            let before = self.output.len();
+            let outcome = self.stream.write_from(&mut self.output)?;
+            progressed |= self.output.len() != before;
+            if outcome == WriteOutcome::WouldBlock {
+                self.writable = false;
+                return Ok(progressed);
+            }
+        }
+        while let Some(body) = self.sending.as_mut() {
+            if body.offset >= body.end {
+                self.sending = None;
+                break;
+            }
+            let want = (body.end - body.offset).min(SENDFILE_CHUNK as u64) as usize;
+            match sys::sendfile(&self.stream, &body.file, &mut body.offset, want) {
+                Ok(0) => {
+                    // The file shrank under us: the promised length cannot be met, so the
+                    // connection must end rather than look complete.
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                }
+                Ok(_) => progressed = true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(progressed)
+    }
+}
+
+impl StaticService {
+    /// Makes all the progress possible without blocking, then waits for the next event.
+    fn drive(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
+        loop {
+            let mut progressed = false;
+            if conn.writable && conn.has_output() {
+                match conn.flush() {
+                    Ok(p) => progressed |= p,
+                    Err(_) => return Flow::Close,
+                }
+                if progressed {
+                    conn.last_activity = cx.now;
+                }
+            }
+            if !conn.has_output() {
+                if conn.phase == Phase::Closing {
+                    conn.stream.close_write();
+                    conn.phase = Phase::Lingering {
+                        until: cx.now + LINGER,
+                    };
+                }
+                conn.output.release_if_empty();
+            }
+            if conn.readable && !conn.read_closed && !conn.input.is_full() {
+                let before = conn.input.len();
+                match conn.stream.read_into(&mut conn.input) {
+                    Ok(ReadOutcome::WouldBlock) => conn.readable = false,
+                    Ok(ReadOutcome::BufferFull) => {}
+                    Ok(ReadOutcome::Eof) => conn.read_closed = true,
+                    Err(_) => return Flow::Close,
+                }
+                if conn.input.len() != before {
+                    progressed = true;
+                    conn.last_activity = cx.now;
+                    if before == 0 && conn.discard == 0 && conn.head_started.is_none() {
+                        conn.head_started = Some(cx.now);
+                    }
+                }
+            }
+            match conn.phase {
+                Phase::Lingering { .. } => {
+                    conn.input.clear();
+                    if conn.read_closed {
+                        return Flow::Close;
+                    }
+                }
+                Phase::Closing => conn.input.clear(),
+                Phase::Open => progressed |= self.answer_requests(cx, conn),
+            }
+            if conn.phase == Phase::Open && conn.read_closed && !conn.has_output() {
+                // The client is done sending and everything it asked for was delivered (a
+                // partial head left behind can never complete).
+                return Flow::Close;
+            }
+            if !progressed {
+                conn.input.release_if_empty();
+                return Flow::Continue;
+            }
+        }
+    }
+
+    /// Answers complete requests in the input buffer, in order, while output has room and no
+    /// file body is pending (responses must not overtake each other). Returns whether any
+    /// input was consumed.
+    fn answer_requests(&mut self, cx: &mut Cx, conn: &mut Conn) -> bool {
+        let mut progressed = false;
+        while conn.phase == Phase::Open
+            && conn.sending.is_none()
+            && conn.output.len() < OUTPUT_HIGH_WATER
+        {
+            if conn.discard > 0 {
+                let n = conn.discard.min(conn.input.len() as u64);
+                conn.input.consume(n as usize);
+                conn.discard -= n;
+                progressed |= n > 0;
+                if conn.discard > 0 {
+                    break;
+                }
+                conn.head_started = (!conn.input.is_empty()).then_some(cx.now);
+            }
+            if conn.input.is_empty() {
+                break;
+            }
+            let settings = &self.settings;
+            let mut storage = request::header_storage();
+            let parsed = request::parse(conn.input.filled(), &mut storage, &settings.limits);
+            let head = match parsed {
+                Ok(Some(head)) => head,
+                Ok(None) => break,
+                Err(e) => {
+                    let canned = Canned {
+                        date: cx.date,
+                        server: respond::SERVER,
+                        keep_alive: false,
+                        version: request::Version::Http11,
+                        head_only: false,
+                    };
+                    let sent = respond::error(&mut conn.output, e.status(), &canned, &[]);
+                    log(
+                        cx,
+                        conn.peer,
+                        "-",
+                        b"-",
+                        request::Version::Http11,
+                        sent.status.code(),
+                        sent.body_bytes,
+                        None,
+                        None,
+                    );
+                    conn.start_closing();
+                    return true;
+                }
+            };
+            let mut keep_alive =
+                respond::may_keep_alive(head.keep_alive, head.version, cx.draining);
+            let mut discard = 0;
+            match head.framing {
+                Framing::None => {}
+                Framing::Length(n) if n <= MAX_DISCARDED_BODY && !head.expect_continue => {
+                    discard = n
+                }
+                // A body we will not read: answer, then close instead of parsing it as requests.
+                Framing::Length(_) | Framing::Chunked => keep_alive = false,
+            }
+            let sent = respond::respond(
+                &mut self.files,
+                &settings.resolve,
+                &head,
+                cx.date,
+                keep_alive,
+                &mut conn.output,
+            );
+            if cx.log.is_enabled() {
+                log(
+                    cx,
+                    conn.peer,
+                    head.method,
+                    head.target,
+                    head.version,
+                    sent.status.code(),
+                    sent.body_bytes,
+                    head.header("referer"),
+                    head.header("user-agent"),
+                );
+            }
+            let head_len = head.head_len;
+            conn.input.consume(head_len);
+            conn.sending = sent.file;
+            conn.discard = discard;
+            conn.head_started = (!conn.input.is_empty() && discard == 0).then_some(cx.now);
+            progressed = true;
+            if !keep_alive {
+                conn.start_closing();
+            }
+        }
+        progressed
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn log(
+    cx: &mut Cx,
+    peer: IpAddr,
+    method: &str,
+    target: &[u8],
+    version: request::Version,
+    status: u16,
+    body_bytes: u64,
+    referer: Option<&[u8]>,
+    user_agent: Option<&[u8]>,
+) {
+    let date = *cx.date;
+    cx.log.record(
+        &date,
+        &Entry {
+            peer,
+            method,
+            target,
+            version,
+            status,
+            body_bytes,
+            referer,
+            user_agent,
+            upstream: None,
+        },
+    );
+}
