@@ -80,16 +80,32 @@ pub struct ServerOptions {
     pub log_format: LogFormat,
 }
 
-/// Help text for [`ServerOptions`]; `{P}` is replaced by the environment prefix.
-pub const SERVER_OPTIONS_HELP: &str = "\
-  --workers N             worker threads [env {P}_WORKERS; default: usable CPUs]
+/// Help text for [`ServerOptions`]; `{P}` is replaced by the environment prefix. The first
+/// line is not written after a `\` continuation, which would strip its indentation.
+pub const SERVER_OPTIONS_HELP: &str = "  --workers N             worker threads [env {P}_WORKERS; default: usable CPUs]
   --max-connections N     open connections before accepting pauses [env {P}_MAX_CONNECTIONS; default 10000]
   --header-timeout DUR    time to receive a request head [env {P}_HEADER_TIMEOUT; default 10s]
   --idle-timeout DUR      keep-alive idle time [env {P}_IDLE_TIMEOUT; default 60s]
   --shutdown-grace DUR    time to finish requests after SIGTERM [env {P}_SHUTDOWN_GRACE; default 10s]
   --log-format FORMAT     access log: combined, json or off [env {P}_LOG_FORMAT; default combined]";
 
+/// The flags of [`ServerOptions`] (without `--`) and the suffix of their environment variable.
+const SERVER_FLAGS: [(&str, &str); 6] = [
+    ("workers", "WORKERS"),
+    ("max-connections", "MAX_CONNECTIONS"),
+    ("header-timeout", "HEADER_TIMEOUT"),
+    ("idle-timeout", "IDLE_TIMEOUT"),
+    ("shutdown-grace", "SHUTDOWN_GRACE"),
+    ("log-format", "LOG_FORMAT"),
+];
+
 impl ServerOptions {
+    /// Whether `flag` (without `--`) is one of these options. Lets a parser tell an unknown
+    /// option from a known one whose value is missing before it asks for the value.
+    pub fn is_flag(flag: &str) -> bool {
+        SERVER_FLAGS.iter().any(|(f, _)| *f == flag)
+    }
+
     /// Defaults, overridden by `PREFIX_*` environment variables.
     pub fn from_env(prefix: &str) -> Result<Self, String> {
         let mut o = ServerOptions {
@@ -100,14 +116,7 @@ impl ServerOptions {
             shutdown_grace: Duration::from_secs(10),
             log_format: LogFormat::Combined,
         };
-        for (flag, var) in [
-            ("workers", "WORKERS"),
-            ("max-connections", "MAX_CONNECTIONS"),
-            ("header-timeout", "HEADER_TIMEOUT"),
-            ("idle-timeout", "IDLE_TIMEOUT"),
-            ("shutdown-grace", "SHUTDOWN_GRACE"),
-            ("log-format", "LOG_FORMAT"),
-        ] {
+        for (flag, var) in SERVER_FLAGS {
             let name = format!("{prefix}_{var}");
             if let Some(value) = env(&name) {
                 o.set(flag, &value).map_err(|e| format!("{name}: {e}"))?;
@@ -190,7 +199,16 @@ mod tests {
         assert!(o.set("workers", "0").is_err());
         assert!(o.set("log-format", "xml").is_err());
         assert!(!o.set("root", "/x").unwrap());
+        assert!(ServerOptions::is_flag("idle-timeout"));
+        assert!(!ServerOptions::is_flag("bogus"));
         let cfg = o.loop_config(1);
         assert!(cfg.max_connections >= 1);
+    }
+
+    #[test]
+    fn help_lines_are_indented() {
+        for line in SERVER_OPTIONS_HELP.lines() {
+            assert!(line.starts_with("  --"), "{line:?}");
+        }
     }
 }

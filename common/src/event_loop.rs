@@ -10,6 +10,10 @@
 //! - Because no new event comes for a socket that was not drained, a service that stops early
 //!   (buffer full) must resume by itself once it has room, and bytes already in user space
 //!   (a pipelined request in the read buffer, TLS plaintext) must be processed before returning.
+//! - Fairness: a service should bound the work one event buys (a client that keeps both
+//!   directions busy can otherwise hold the worker indefinitely). To yield before reaching
+//!   `WouldBlock`, re-arm the socket with `reregister` and the *same* token and interest: that
+//!   is not an interest change, and the kernel queues an event if the socket is still ready.
 //! - Tokens: slot `i` owns tokens `2i` (client side) and `2i + 1` (upstream side). A slot freed
 //!   during a batch of events is reused only after the batch, so a stale event can never reach
 //!   a new connection.

@@ -162,7 +162,8 @@ pub fn open_beneath(root: &File, root_path: &Path, relative: &str) -> io::Result
     let rel = if relative.is_empty() { "." } else { relative };
     let c_rel = CString::new(rel).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let how = OpenHow {
-        flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64,
+        // O_NONBLOCK: a FIFO swapped in for a file must not block the worker (regular files ignore it).
+        flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64,
         mode: 0,
         resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
@@ -185,7 +186,11 @@ pub fn open_beneath(root: &File, root_path: &Path, relative: &str) -> io::Result
         Some(libc::ENOSYS) | Some(libc::EPERM) => {
             let full = root_path.join(rel).canonicalize()?;
             if full.starts_with(root_path) {
-                File::open(full)
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                    .open(full)
             } else {
                 Err(io::Error::from_raw_os_error(libc::EXDEV))
             }

@@ -85,6 +85,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 cache_entry_max = cli::value(&mut parser, "cache-entry-max")?
             }
             Long("cache-max") => cache_max = cli::value(&mut parser, "cache-max")?,
+            Long(flag) if !ServerOptions::is_flag(flag) => {
+                return Err(format!("unknown option '--{flag}'"));
+            }
             Long(flag) => {
                 let flag = flag.to_string();
                 let value = cli::value(&mut parser, &flag)?;
@@ -209,7 +212,10 @@ mod tests {
 
     #[test]
     fn errors_are_clear() {
-        assert!(parse(args(&["--bogus"])).unwrap_err().contains("--bogus"));
+        // Unknown, with or without something that looks like its value.
+        for bogus in [&["--bogus"][..], &["--bogus", "x"], &["--bogus=1"]] {
+            assert_eq!(parse(args(bogus)).unwrap_err(), "unknown option '--bogus'");
+        }
         assert!(parse(args(&["--root", "/definitely/not/here"]))
             .unwrap_err()
             .contains("/definitely/not/here"));

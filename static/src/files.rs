@@ -8,6 +8,7 @@
 //! path that later resolves elsewhere has another inode and misses. Large files are never read
 //! into memory: the open file is handed to the session for `sendfile`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
@@ -66,6 +67,7 @@ pub struct Files {
     root: File,
     root_path: PathBuf,
     policy: Policy,
+    /// Keyed by [`cache_key`]: one entry per representation, not per file.
     cache: HashMap<String, Rc<Meta>>,
     cached_bytes: usize,
     scratch: Vec<u8>,
@@ -173,7 +175,8 @@ impl Files {
         coding: Option<&'static str>,
         type_path: &str,
     ) -> io::Result<Lookup> {
-        if let Some(meta) = self.cache.get(path) {
+        let key = cache_key(path, coding);
+        if let Some(meta) = self.cache.get(key.as_ref()) {
             if same_file(&meta.stat, &stat) {
                 return Ok(Lookup::Found(Found {
                     meta: meta.clone(),
@@ -208,13 +211,13 @@ impl Files {
         }
         meta.bytes = Some(bytes.into_boxed_slice());
         let meta = Rc::new(meta);
-        self.insert(path, meta.clone());
+        self.insert(&key, meta.clone());
         Ok(Lookup::Found(Found { meta, file: None }))
     }
 
-    fn insert(&mut self, path: &str, meta: Rc<Meta>) {
+    fn insert(&mut self, key: &str, meta: Rc<Meta>) {
         let size = meta.bytes.as_ref().map_or(0, |b| b.len());
-        if let Some(old) = self.cache.remove(path) {
+        if let Some(old) = self.cache.remove(key) {
             self.cached_bytes -= old.bytes.as_ref().map_or(0, |b| b.len());
         }
         // Evict arbitrary entries until the new one fits: simple, bounded, and good enough for
@@ -229,7 +232,7 @@ impl Files {
         }
         if self.cached_bytes + size <= self.policy.max_total {
             self.cached_bytes += size;
-            self.cache.insert(path.to_string(), meta);
+            self.cache.insert(key.to_string(), meta);
         }
     }
 
@@ -281,6 +284,18 @@ fn push_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
+}
+
+/// The cache key of a representation. The same file is two different responses when it is
+/// requested by its own name (`app.js.gz`: `application/gzip`, no `Content-Encoding`) and when
+/// it is the sidecar of `app.js` (`text/javascript`, `Content-Encoding: gzip`); sharing one
+/// entry would let a request for either poison the other. Resolved paths never contain NUL,
+/// so the suffix cannot collide with a real name.
+fn cache_key<'a>(path: &'a str, coding: Option<&str>) -> Cow<'a, str> {
+    match coding {
+        None => Cow::Borrowed(path),
+        Some(coding) => Cow::Owned(format!("{path}\0{coding}")),
+    }
 }
 
 fn same_file(a: &FileStat, b: &FileStat) -> bool {
@@ -418,6 +433,27 @@ mod tests {
         assert!(entity.contains("Content-Encoding: br\r\n"));
         assert!(entity.contains("Content-Type: text/javascript"));
         assert_ne!(plain.meta.etag, br.meta.etag);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn sidecar_and_direct_download_do_not_share_a_cache_entry() {
+        let dir = temp_root("sidecar-direct");
+        let mut files = files_in(&dir.join("root"));
+        let both = Accepts {
+            br: true,
+            gzip: true,
+        };
+        // Negotiated first, then fetched by its own name, then negotiated again.
+        let negotiated = found(files.lookup("app.js", false, both).unwrap());
+        let direct = found(files.lookup("app.js.br", false, both).unwrap());
+        let again = found(files.lookup("app.js", false, both).unwrap());
+        let entity = |f: &Found| String::from_utf8(f.meta.entity.clone()).unwrap();
+        assert!(entity(&negotiated).contains("Content-Encoding: br\r\n"));
+        assert!(!entity(&direct).contains("Content-Encoding"));
+        assert!(entity(&direct).contains("Content-Type: application/x-brotli"));
+        assert!(entity(&again).contains("Content-Encoding: br\r\n"));
+        assert!(entity(&again).contains("Content-Type: text/javascript"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

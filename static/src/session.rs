@@ -6,6 +6,12 @@
 //! a reset that would destroy the response in flight). Readiness follows the loop contract in
 //! `common::event_loop`: flags set by events, cleared on WouldBlock; the connection itself
 //! decides what it wants (read while there is room and nothing blocks, write while queued).
+//!
+//! Fairness: one readiness event buys a connection at most [`DRIVE_ROUNDS`] rounds of work. A
+//! client that keeps both directions busy (pipelining at full speed while reading, or
+//! streaming garbage after an error) would otherwise hold its worker for as long as it likes.
+//! A connection out of budget re-arms its socket (same interest, so the registration itself
+//! does not change) and the kernel reports whatever is still ready on the next poll.
 
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -34,6 +40,8 @@ const MAX_DISCARDED_BODY: u64 = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// How much to read per sendfile call.
 const SENDFILE_CHUNK: usize = 1 << 20;
+/// Rounds of flush, read and answer one readiness event may use (see the module docs).
+const DRIVE_ROUNDS: usize = 16;
 
 /// Settings shared by all connections of a worker.
 pub struct Settings {
@@ -74,8 +82,14 @@ pub struct Conn {
     /// Request-body bytes still to be read and dropped.
     discard: u64,
     last_activity: Instant,
+    /// When queued bytes last reached the kernel: the send timeout counts from here, so a
+    /// client that never reads cannot keep the connection by trickling bytes at us.
+    last_write: Instant,
     /// When the first byte of the request head now being received arrived.
     head_started: Option<Instant>,
+    /// No byte has arrived yet: the wait for the first request is bounded by the header
+    /// timeout, not the (longer) keep-alive idle timeout.
+    fresh: bool,
 }
 
 impl Service for StaticService {
@@ -108,7 +122,9 @@ impl Service for StaticService {
             phase: Phase::Open,
             discard: 0,
             last_activity: cx.now,
+            last_write: cx.now,
             head_started: None,
+            fresh: true,
         })
     }
 
@@ -125,6 +141,7 @@ impl Service for StaticService {
     fn tick(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
         let s = &self.settings;
         let idle_for = cx.now.saturating_duration_since(conn.last_activity);
+        let stalled_for = cx.now.saturating_duration_since(conn.last_write);
         match conn.phase {
             Phase::Lingering { until } => {
                 return if cx.now >= until {
@@ -133,13 +150,13 @@ impl Service for StaticService {
                     Flow::Continue
                 };
             }
-            Phase::Closing if idle_for >= s.idle_timeout => return Flow::Close,
+            Phase::Closing if stalled_for >= s.idle_timeout => return Flow::Close,
             Phase::Closing => return Flow::Continue,
             Phase::Open => {}
         }
         if conn.has_output() {
             // A client that stopped reading: the send timeout.
-            return if idle_for >= s.idle_timeout {
+            return if stalled_for >= s.idle_timeout {
                 Flow::Close
             } else {
                 Flow::Continue
@@ -154,11 +171,23 @@ impl Service for StaticService {
                     version: request::Version::Http11,
                     head_only: false,
                 };
-                respond::error(
+                let sent = respond::error(
                     &mut conn.output,
                     common::http::status::Status::REQUEST_TIMEOUT,
                     &canned,
                     &[],
+                );
+                // Logged like a malformed head: slow-header attacks must show in the log.
+                log(
+                    cx,
+                    conn.peer,
+                    "-",
+                    b"-",
+                    request::Version::Http11,
+                    sent.status.code(),
+                    sent.body_bytes,
+                    None,
+                    None,
                 );
                 conn.start_closing();
                 return self.drive(cx, conn);
@@ -172,10 +201,22 @@ impl Service for StaticService {
                 Flow::Continue
             };
         }
-        // Nothing in flight: an idle keep-alive connection.
-        if cx.draining || idle_for >= s.idle_timeout {
+        // Nothing in flight. A connection that never sent a byte gets the header timeout, as
+        // nginx's client_header_timeout runs from accept: otherwise silent connections could
+        // pin slots for the whole idle timeout. Between requests the idle timeout applies.
+        let limit = if conn.fresh {
+            s.header_timeout
+        } else {
+            s.idle_timeout
+        };
+        if cx.draining || idle_for >= limit {
             return Flow::Close;
         }
+        // Give memory back only here, not after every response: freeing and reallocating
+        // buffers per request costs more than the request itself with musl's allocator, while
+        // an idle connection should cost next to nothing.
+        conn.input.release_if_empty();
+        conn.output.release_if_empty();
         Flow::Continue
     }
 
@@ -234,9 +275,10 @@ impl Conn {
 }
 
 impl StaticService {
-    /// Makes all the progress possible without blocking, then waits for the next event.
+    /// Makes the progress possible without blocking, within the fairness budget, then waits
+    /// for the next event.
     fn drive(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
-        loop {
+        for _ in 0..DRIVE_ROUNDS {
             let mut progressed = false;
             if conn.writable && conn.has_output() {
                 match conn.flush() {
@@ -245,16 +287,14 @@ impl StaticService {
                 }
                 if progressed {
                     conn.last_activity = cx.now;
+                    conn.last_write = cx.now;
                 }
             }
-            if !conn.has_output() {
-                if conn.phase == Phase::Closing {
-                    conn.stream.close_write();
-                    conn.phase = Phase::Lingering {
-                        until: cx.now + LINGER,
-                    };
-                }
-                conn.output.release_if_empty();
+            if !conn.has_output() && conn.phase == Phase::Closing {
+                conn.stream.close_write();
+                conn.phase = Phase::Lingering {
+                    until: cx.now + LINGER,
+                };
             }
             if conn.readable && !conn.read_closed && !conn.input.is_full() {
                 let before = conn.input.len();
@@ -266,6 +306,7 @@ impl StaticService {
                 }
                 if conn.input.len() != before {
                     progressed = true;
+                    conn.fresh = false;
                     conn.last_activity = cx.now;
                     if before == 0 && conn.discard == 0 && conn.head_started.is_none() {
                         conn.head_started = Some(cx.now);
@@ -273,9 +314,11 @@ impl StaticService {
                 }
             }
             match conn.phase {
-                Phase::Lingering { .. } => {
+                Phase::Lingering { until } => {
                     conn.input.clear();
-                    if conn.read_closed {
+                    // The deadline is checked here too: a client that never stops sending
+                    // would otherwise outlive it between ticks.
+                    if conn.read_closed || cx.now >= until {
                         return Flow::Close;
                     }
                 }
@@ -288,9 +331,19 @@ impl StaticService {
                 return Flow::Close;
             }
             if !progressed {
-                conn.input.release_if_empty();
                 return Flow::Continue;
             }
+        }
+        // Out of budget while still progressing: yield to the other connections. With
+        // edge-triggered readiness no new edge may come for what is already ready, but
+        // re-arming (EPOLL_CTL_MOD) queues an event when the socket is ready now.
+        match cx.registry.reregister(
+            &mut conn.stream,
+            cx.token(Side::Client),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
         }
     }
 
