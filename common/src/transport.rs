@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 
+use mio::event::Event;
 use mio::net::TcpStream;
 
 use crate::buffer::Buffer;
@@ -34,9 +35,41 @@ pub enum WriteOutcome {
     WouldBlock,
 }
 
+/// What the kernel last reported for one socket: the "event" half of the loop contract. Set by
+/// [`Readiness::record`], cleared by the connection when an operation returns `WouldBlock`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer hung up or the socket failed: read until EOF, trust no short read.
+    pub hup: bool,
+}
+
+impl Readiness {
+    /// Records what an event reported. Hang-ups and errors count as readable and writable, so
+    /// the next read or write surfaces them.
+    pub fn record(&mut self, event: &Event) {
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.readable = true;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            self.writable = true;
+        }
+        if event.is_read_closed() || event.is_error() {
+            self.hup = true;
+        }
+    }
+
+    /// Whether a short read may be taken as "drained" (see [`read_until_blocked`]).
+    pub fn short_read_drains(&self) -> bool {
+        !self.hup
+    }
+}
+
 pub trait Transport {
-    /// Reads into `buf` until WouldBlock, EOF or `buf` is full.
-    fn read_into(&mut self, buf: &mut Buffer) -> io::Result<ReadOutcome>;
+    /// Reads into `buf` until WouldBlock, EOF or `buf` is full. With `short_read_drains`, a read
+    /// that returns less than asked counts as WouldBlock (see [`read_until_blocked`]).
+    fn read_into(&mut self, buf: &mut Buffer, short_read_drains: bool) -> io::Result<ReadOutcome>;
 
     /// Writes `buf` out (consuming what was written) until it is empty or the socket is full.
     /// Also flushes anything the transport holds itself (TLS records).
@@ -61,8 +94,8 @@ pub trait Transport {
 }
 
 impl Transport for TcpStream {
-    fn read_into(&mut self, buf: &mut Buffer) -> io::Result<ReadOutcome> {
-        read_until_blocked(self, buf)
+    fn read_into(&mut self, buf: &mut Buffer, short_read_drains: bool) -> io::Result<ReadOutcome> {
+        read_until_blocked(self, buf, short_read_drains)
     }
 
     fn write_from(&mut self, buf: &mut Buffer) -> io::Result<WriteOutcome> {
@@ -80,7 +113,17 @@ impl Transport for TcpStream {
 }
 
 /// Reads from any non-blocking reader into `buf` until WouldBlock, EOF or full.
-pub fn read_until_blocked(reader: &mut impl Read, buf: &mut Buffer) -> io::Result<ReadOutcome> {
+///
+/// `short_read_drains`: a read that returns less than the space offered means the socket was
+/// empty at that instant, and with edge-triggered epoll any later arrival raises a new event, so
+/// the extra `read` that would only return EAGAIN is skipped (one syscall per request saved,
+/// as nginx and tokio do). Pass false when the event reported a hang-up: a FIN queued behind the
+/// data raises no further event, so the socket must be read until EOF.
+pub fn read_until_blocked(
+    reader: &mut impl Read,
+    buf: &mut Buffer,
+    short_read_drains: bool,
+) -> io::Result<ReadOutcome> {
     loop {
         if buf.is_full() {
             return Ok(ReadOutcome::BufferFull);
@@ -92,7 +135,12 @@ pub fn read_until_blocked(reader: &mut impl Read, buf: &mut Buffer) -> io::Resul
                 buf.commit(len, 0);
                 return Ok(ReadOutcome::Eof);
             }
-            Ok(n) => buf.commit(len, n),
+            Ok(n) => {
+                buf.commit(len, n);
+                if n < len && short_read_drains {
+                    return Ok(ReadOutcome::WouldBlock);
+                }
+            }
             Err(e) => {
                 buf.commit(len, 0);
                 match e.kind() {
@@ -146,7 +194,7 @@ mod tests {
     #[test]
     fn reads_until_would_block() {
         let mut buf = Buffer::new(64);
-        let outcome = read_until_blocked(&mut Chunks(vec![b"ab", b"cd"]), &mut buf).unwrap();
+        let outcome = read_until_blocked(&mut Chunks(vec![b"ab", b"cd"]), &mut buf, false).unwrap();
         assert_eq!(outcome, ReadOutcome::WouldBlock);
         assert_eq!(buf.filled(), b"abcd");
     }
@@ -154,12 +202,29 @@ mod tests {
     #[test]
     fn reads_stop_at_eof_and_full() {
         let mut buf = Buffer::new(64);
-        let outcome = read_until_blocked(&mut Chunks(vec![b"ab", b"EOF"]), &mut buf).unwrap();
+        let outcome =
+            read_until_blocked(&mut Chunks(vec![b"ab", b"EOF"]), &mut buf, false).unwrap();
         assert_eq!(outcome, ReadOutcome::Eof);
         let mut small = Buffer::new(3);
-        let outcome = read_until_blocked(&mut Chunks(vec![b"abcd"]), &mut small).unwrap();
+        let outcome = read_until_blocked(&mut Chunks(vec![b"abcd"]), &mut small, false).unwrap();
         assert_eq!(outcome, ReadOutcome::BufferFull);
         assert_eq!(small.filled(), b"abc");
+    }
+
+    #[test]
+    fn short_read_counts_as_drained_only_when_trusted() {
+        let mut buf = Buffer::new(64);
+        let mut reader = Chunks(vec![b"ab", b"cd"]);
+        assert_eq!(
+            read_until_blocked(&mut reader, &mut buf, true).unwrap(),
+            ReadOutcome::WouldBlock
+        );
+        assert_eq!(buf.filled(), b"ab");
+        assert_eq!(
+            read_until_blocked(&mut reader, &mut buf, false).unwrap(),
+            ReadOutcome::WouldBlock
+        );
+        assert_eq!(buf.filled(), b"abcd");
     }
 
     /// A writer that accepts `room` bytes, then WouldBlock.

@@ -44,9 +44,9 @@ impl Conn {
         self.detach_upstream(p, cx);
         if !self.ex.retried {
             if let Some(mut stream) = p.ups.take(id, cx.now) {
-                stream.readable = false;
-                stream.writable = true;
-                stream.hup = false;
+                stream.ready.readable = false;
+                stream.ready.writable = true;
+                stream.ready.hup = false;
                 if self.attach(cx, stream, id, false) {
                     if let Some(up) = &mut self.up {
                         up.reused = true;
@@ -138,7 +138,7 @@ impl Conn {
         let Some(up) = &mut self.up else {
             return Ok(false);
         };
-        if !up.connecting || !(up.stream.writable || up.stream.hup) {
+        if !up.connecting || !(up.stream.ready.writable || up.stream.ready.hup) {
             return Ok(false);
         }
         let sock = up.stream.socket();
@@ -146,8 +146,8 @@ impl Conn {
             Ok(Some(_)) | Err(_) => true,
             Ok(None) => match sock.peer_addr() {
                 Ok(_) => false,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected && !up.stream.hup => {
-                    up.stream.writable = false;
+                Err(e) if e.kind() == io::ErrorKind::NotConnected && !up.stream.ready.hup => {
+                    up.stream.ready.writable = false;
                     return Ok(false);
                 }
                 Err(_) => true,
@@ -262,7 +262,7 @@ impl Conn {
         let Some(up) = &mut self.up else {
             return Ok(false);
         };
-        if up.connecting || up.eof || !up.stream.readable || self.uin.is_full() {
+        if up.connecting || up.eof || !up.stream.ready.readable || self.uin.is_full() {
             return Ok(false);
         }
         let before = self.uin.len();
@@ -272,10 +272,8 @@ impl Conn {
                 Ok(true)
             }
             // TLS handshake records may be waiting to go out after a read.
-            Ok(_) => {
-                Ok(self.uin.len() > before
-                    || (up.stream.writable && up.stream.has_pending_output()))
-            }
+            Ok(_) => Ok(self.uin.len() > before
+                || (up.stream.ready.writable && up.stream.has_pending_output())),
         }
     }
 

@@ -299,7 +299,7 @@ impl Conn {
     }
 
     fn read_client(&mut self, cx: &mut Cx) -> Step {
-        if !self.client.readable || self.cin.is_full() || self.client_eof {
+        if !self.client.ready.readable || self.cin.is_full() || self.client_eof {
             return Ok(false);
         }
         let before = self.cin.len();
@@ -309,8 +309,8 @@ impl Conn {
             Ok(_) => {}
             Err(_) => return Err(Close),
         }
-        let got =
-            self.cin.len() > before || (self.client.writable && self.client.has_pending_output());
+        let got = self.cin.len() > before
+            || (self.client.ready.writable && self.client.has_pending_output());
         if got {
             self.last_active = cx.now;
             if was_idle {

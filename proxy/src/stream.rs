@@ -6,16 +6,14 @@
 //! counts as drained: with edge-triggered epoll, data arriving afterwards raises a new event, so
 //! the steady state is one `read` per direction per request instead of two.
 
-use std::io::{self, Read};
+use std::io;
 
 use common::buffer::Buffer;
-use common::transport::{self, ReadOutcome, Transport, WriteOutcome};
+use common::transport::{self, ReadOutcome, Readiness, Transport, WriteOutcome};
 use mio::event::Event;
 use mio::net::TcpStream;
 
 use crate::tls::TlsStream;
-
-const READ_CHUNK: usize = 16 * 1024;
 
 pub enum Io {
     Plain(TcpStream),
@@ -25,33 +23,20 @@ pub enum Io {
 /// A socket with its readiness flags.
 pub struct Stream {
     pub io: Io,
-    pub readable: bool,
-    pub writable: bool,
-    /// The kernel reported a hang-up or error: read until EOF, trust no short read.
-    pub hup: bool,
+    pub ready: Readiness,
 }
 
 impl Stream {
     pub fn new(io: Io) -> Stream {
         Stream {
             io,
-            readable: false,
-            writable: false,
-            hup: false,
+            ready: Readiness::default(),
         }
     }
 
     /// Records what an event reported.
     pub fn on_event(&mut self, event: &Event) {
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.readable = true;
-        }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
-            self.writable = true;
-        }
-        if event.is_read_closed() || event.is_error() {
-            self.hup = true;
-        }
+        self.ready.record(event);
     }
 
     pub fn socket(&mut self) -> &mut TcpStream {
@@ -78,13 +63,15 @@ impl Stream {
 
     /// Reads into `buf` if the socket is readable; clears the flag on WouldBlock and EOF.
     pub fn read(&mut self, buf: &mut Buffer) -> io::Result<ReadOutcome> {
-        let trust_short = !self.hup;
+        let trust_short = self.ready.short_read_drains();
         let outcome = match &mut self.io {
-            Io::Plain(s) => read_plain(s, buf, trust_short),
+            Io::Plain(s) => transport::read_until_blocked(s, buf, trust_short),
             Io::Tls(t) => t.read(buf, trust_short),
         };
         match outcome {
-            Ok(ReadOutcome::WouldBlock) | Ok(ReadOutcome::Eof) | Err(_) => self.readable = false,
+            Ok(ReadOutcome::WouldBlock) | Ok(ReadOutcome::Eof) | Err(_) => {
+                self.ready.readable = false
+            }
             Ok(ReadOutcome::BufferFull) => {}
         }
         outcome
@@ -101,8 +88,8 @@ impl Stream {
             Io::Tls(t) => t.write_blocked(),
         };
         match outcome {
-            Ok(WriteOutcome::WouldBlock) if socket_full => self.writable = false,
-            Err(_) => self.writable = false,
+            Ok(WriteOutcome::WouldBlock) if socket_full => self.ready.writable = false,
+            Err(_) => self.ready.writable = false,
             _ => {}
         }
         outcome
@@ -110,47 +97,13 @@ impl Stream {
 
     /// Whether there is something to write and the socket can take it.
     pub fn wants_write(&self, buf: &Buffer) -> bool {
-        self.writable && (!buf.is_empty() || self.has_pending_output())
+        self.ready.writable && (!buf.is_empty() || self.has_pending_output())
     }
 
     pub fn close_write(&mut self) {
         match &mut self.io {
             Io::Plain(s) => s.close_write(),
             Io::Tls(t) => t.close_write(),
-        }
-    }
-}
-
-fn read_plain(
-    sock: &mut TcpStream,
-    buf: &mut Buffer,
-    trust_short: bool,
-) -> io::Result<ReadOutcome> {
-    loop {
-        if buf.is_full() {
-            return Ok(ReadOutcome::BufferFull);
-        }
-        let spare = buf.spare(READ_CHUNK);
-        let len = spare.len();
-        match sock.read(spare) {
-            Ok(0) => {
-                buf.commit(len, 0);
-                return Ok(ReadOutcome::Eof);
-            }
-            Ok(n) => {
-                buf.commit(len, n);
-                if n < len && trust_short {
-                    return Ok(ReadOutcome::WouldBlock);
-                }
-            }
-            Err(e) => {
-                buf.commit(len, 0);
-                match e.kind() {
-                    io::ErrorKind::WouldBlock => return Ok(ReadOutcome::WouldBlock),
-                    io::ErrorKind::Interrupted => continue,
-                    _ => return Err(e),
-                }
-            }
         }
     }
 }

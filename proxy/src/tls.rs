@@ -265,8 +265,8 @@ impl TlsStream {
 }
 
 impl Transport for TlsStream {
-    fn read_into(&mut self, buf: &mut Buffer) -> io::Result<ReadOutcome> {
-        self.read(buf, false)
+    fn read_into(&mut self, buf: &mut Buffer, short_read_drains: bool) -> io::Result<ReadOutcome> {
+        self.read(buf, short_read_drains)
     }
 
     fn write_from(&mut self, buf: &mut Buffer) -> io::Result<WriteOutcome> {

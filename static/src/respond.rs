@@ -194,18 +194,26 @@ fn send_file(head: &RequestHead, found: Found, canned: &Canned, out: &mut Buffer
     }
 }
 
-/// `Location` for a directory requested without its slash: the normalised, re-encoded path
-/// (never the raw target, so `//evil.example` cannot become a protocol-relative redirect),
-/// plus the original query.
+/// `Location` for a directory requested without its slash: `./<last segment>/` plus the
+/// original query. A relative reference resolves against the URL the client actually used, so
+/// the redirect stays right behind a proxy that strips a path prefix (`/a/docs` seen here as
+/// `/docs`), which an absolute path would break. The segment is the normalised, re-encoded name
+/// (never raw target bytes), and the `./` keeps a name like `x:y` from reading as a scheme, so
+/// the redirect can never leave the site.
 fn directory_location(base_path: &str, relative: &str, target: &[u8]) -> String {
-    let base = base_path.trim_end_matches('/');
-    let mut location = String::with_capacity(base.len() + relative.len() + 8);
-    location.push_str(base);
+    let last = if relative.is_empty() {
+        base_path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+    } else {
+        relative.rsplit('/').next().unwrap_or_default()
+    };
+    let mut location = String::with_capacity(last.len() + 8);
+    location.push_str("./");
+    location.push_str(&resolve::encode_path(last));
     location.push('/');
-    if !relative.is_empty() {
-        location.push_str(&resolve::encode_path(relative));
-        location.push('/');
-    }
     if let Some(q) = target.iter().position(|&b| b == b'?') {
         // httparse admits only visible ASCII in the target, so the query is header-safe.
         location.push_str(&String::from_utf8_lossy(&target[q..]));
@@ -224,13 +232,16 @@ mod tests {
 
     #[test]
     fn directory_locations_are_normalised() {
-        assert_eq!(directory_location("/", "docs", b"/docs"), "/docs/");
-        assert_eq!(directory_location("/a", "", b"/a?x=1"), "/a/?x=1");
-        assert_eq!(directory_location("/a", "x y", b"/a/x%20y"), "/a/x%20y/");
+        assert_eq!(directory_location("/", "docs", b"/docs"), "./docs/");
+        assert_eq!(directory_location("/", "a/b/docs", b"/a/b/docs"), "./docs/");
+        assert_eq!(directory_location("/a", "", b"/a?x=1"), "./a/?x=1");
+        assert_eq!(directory_location("/a/b", "", b"/a/b"), "./b/");
+        assert_eq!(directory_location("/a", "x y", b"/a/x%20y"), "./x%20y/");
         assert_eq!(
             directory_location("/", "evil.example", b"//evil.example"),
-            "/evil.example/"
+            "./evil.example/"
         );
+        assert_eq!(directory_location("/", "http:x", b"/http:x"), "./http%3Ax/");
     }
 
     #[test]

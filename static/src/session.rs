@@ -23,7 +23,7 @@ use common::http::request::{self, Framing, Limits};
 use common::http::response::Canned;
 use common::log::Entry;
 use common::sys;
-use common::transport::{ReadOutcome, Transport, WriteOutcome};
+use common::transport::{ReadOutcome, Readiness, Transport, WriteOutcome};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::Interest;
@@ -75,8 +75,7 @@ pub struct Conn {
     input: Buffer,
     output: Buffer,
     sending: Option<FileBody>,
-    readable: bool,
-    writable: bool,
+    ready: Readiness,
     read_closed: bool,
     phase: Phase,
     /// Request-body bytes still to be read and dropped.
@@ -116,8 +115,7 @@ impl Service for StaticService {
             input: Buffer::new(self.settings.limits.max_head + 1024),
             output: Buffer::new(OUTPUT_HIGH_WATER),
             sending: None,
-            readable: false,
-            writable: false,
+            ready: Readiness::default(),
             read_closed: false,
             phase: Phase::Open,
             discard: 0,
@@ -129,12 +127,7 @@ impl Service for StaticService {
     }
 
     fn ready(&mut self, cx: &mut Cx, conn: &mut Conn, _side: Side, event: &Event) -> Flow {
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            conn.readable = true;
-        }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
-            conn.writable = true;
-        }
+        conn.ready.record(event);
         self.drive(cx, conn)
     }
 
@@ -245,7 +238,7 @@ impl Conn {
             let outcome = self.stream.write_from(&mut self.output)?;
             progressed |= self.output.len() != before;
             if outcome == WriteOutcome::WouldBlock {
-                self.writable = false;
+                self.ready.writable = false;
                 return Ok(progressed);
             }
         }
@@ -263,7 +256,7 @@ impl Conn {
                 }
                 Ok(_) => progressed = true,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.writable = false;
+                    self.ready.writable = false;
                     break;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -280,7 +273,7 @@ impl StaticService {
     fn drive(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
         for _ in 0..DRIVE_ROUNDS {
             let mut progressed = false;
-            if conn.writable && conn.has_output() {
+            if conn.ready.writable && conn.has_output() {
                 match conn.flush() {
                     Ok(p) => progressed |= p,
                     Err(_) => return Flow::Close,
@@ -296,10 +289,13 @@ impl StaticService {
                     until: cx.now + LINGER,
                 };
             }
-            if conn.readable && !conn.read_closed && !conn.input.is_full() {
+            if conn.ready.readable && !conn.read_closed && !conn.input.is_full() {
                 let before = conn.input.len();
-                match conn.stream.read_into(&mut conn.input) {
-                    Ok(ReadOutcome::WouldBlock) => conn.readable = false,
+                match conn
+                    .stream
+                    .read_into(&mut conn.input, conn.ready.short_read_drains())
+                {
+                    Ok(ReadOutcome::WouldBlock) => conn.ready.readable = false,
                     Ok(ReadOutcome::BufferFull) => {}
                     Ok(ReadOutcome::Eof) => conn.read_closed = true,
                     Err(_) => return Flow::Close,

@@ -304,19 +304,19 @@ fn directories() {
 
     let r = server.get("/dir");
     assert_eq!(r.status, 301);
-    assert_eq!(r.header("location"), Some("/dir/"));
+    assert_eq!(r.header("location"), Some("./dir/"));
     let r = server.get("/dir?a=1&b=%20");
     assert_eq!(r.status, 301);
-    assert_eq!(r.header("location"), Some("/dir/?a=1&b=%20"));
+    assert_eq!(r.header("location"), Some("./dir/?a=1&b=%20"));
     // The redirect target is normalised and re-encoded, never the raw target.
     let r = server.get("/caf%C3%A9%20dir");
     assert_eq!(r.status, 301);
-    assert_eq!(r.header("location"), Some("/caf%C3%A9%20dir/"));
+    assert_eq!(r.header("location"), Some("./caf%C3%A9%20dir/"));
     let r = server.get("//dir");
     assert_eq!(r.status, 301);
     assert_eq!(
         r.header("location"),
-        Some("/dir/"),
+        Some("./dir/"),
         "no protocol-relative redirect"
     );
 
@@ -646,9 +646,9 @@ fn base_path() {
     assert_eq!(server.get("/a.txt").status, 404);
     assert_eq!(server.get("/sitex/a.txt").status, 404);
     let r = server.get("/site");
-    assert_eq!((r.status, r.header("location")), (301, Some("/site/")));
+    assert_eq!((r.status, r.header("location")), (301, Some("./site/")));
     let r = server.get("/site/dir");
-    assert_eq!((r.status, r.header("location")), (301, Some("/site/dir/")));
+    assert_eq!((r.status, r.header("location")), (301, Some("./dir/")));
     assert_eq!(server.get("/site/").body, b"<h1>home</h1>");
     assert!(server.get("/site/../secret").status >= 400);
     assert!(server.get("/site/..").status >= 400);

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing this project needs, on Debian 12
+# (or Ubuntu). Idempotent and quick when everything is already there: apt runs
+# only if a package is missing, pip only if the requirements changed.
+#
+#   scripts/setup.sh            everything: build, containers, all test suites
+#   scripts/setup.sh --minimal  only what scripts/up.sh needs (musl, podman,
+#                               podman-compose, openssl, curl); also SETUP_MINIMAL=1
+#
+# It exports nothing: the other scripts get their settings from scripts/lib.sh.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+minimal=${SETUP_MINIMAL:-0}
+for arg in "$@"; do
+    case $arg in
+        --minimal) minimal=1 ;;
+        -h|--help) print_usage; exit 0 ;;
+        *) die "unknown argument: $arg (try --help)" ;;
+    esac
+done
+
+t0=$(now)
+
+# --- system packages -----------------------------------------------------------
+# Needed to build and run: musl toolchain for ring, podman with runc and a
+# network stack with DNS (netavark + aardvark-dns), podman-compose, openssl for
+# the dev certificates, curl for health waits, binutils for readelf.
+pkgs=(musl-tools podman runc podman-compose netavark aardvark-dns iptables
+      openssl curl ca-certificates binutils file)
+if [[ $minimal != 1 ]]; then
+    # Test suites: jq (JSON logs), nginx/haproxy/wrk (comparisons, load),
+    # chromium (screenshots), slowhttptest (slow-client attacks), fonts for
+    # readable screenshots.
+    pkgs+=(jq nginx-light haproxy wrk chromium slowhttptest fonts-dejavu-core procps)
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        pkgs+=(python3-venv)
+    fi
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]})); then
+    if ! have apt-get; then
+        die "missing packages (${missing[*]}) and no apt-get: install their equivalents by hand"
+    fi
+    log "installing: ${missing[*]}"
+    # Another apt may be running (e.g. an image's first boot): wait for its lock.
+    apt_opts=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" -qq update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" -y -qq \
+        -o Dpkg::Use-Pty=0 install "${missing[@]}" >/dev/null
+else
+    log "system packages: all present"
+fi
+
+# --- Rust ------------------------------------------------------------------------
+if have rustup; then
+    if ! rustup target list --installed | grep -qx "$MUSL_TARGET"; then
+        log "rustup target add $MUSL_TARGET"
+        rustup target add "$MUSL_TARGET"
+    fi
+    if [[ $minimal != 1 ]]; then
+        installed=$(rustup component list --installed)
+        for c in clippy rustfmt; do
+            if ! grep -q "^$c" <<<"$installed"; then
+                log "rustup component add $c"
+                rustup component add "$c"
+            fi
+        done
+    fi
+elif have cargo; then
+    warn "no rustup: make sure your Rust toolchain has the $MUSL_TARGET target"
+else
+    die "no Rust toolchain: install rustup (https://rustup.rs) first"
+fi
+
+# --- Python venv for the infra tests ---------------------------------------------
+req="$REPO/scripts/requirements-infra.txt"
+if [[ $minimal != 1 && -f "$req" ]]; then
+    venv="$REPO/.venv"
+    stamp="$venv/.requirements-infra.sha256"
+    want=$(sha256sum "$req" | cut -d' ' -f1)
+    if [[ ! -x "$venv/bin/python" ]]; then
+        log "creating $venv"
+        python3 -m venv "$venv"
+    fi
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+        log "pip install -r scripts/requirements-infra.txt"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+        echo "$want" >"$stamp"
+    fi
+fi
+
+log "setup done in $(since "$t0")s"
