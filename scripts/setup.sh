@@ -81,19 +81,24 @@ else
     die "no Rust toolchain: install rustup (https://rustup.rs) first"
 fi
 
-# --- Python venv for the infra tests ---------------------------------------------
-req="$REPO/scripts/requirements-infra.txt"
-if [[ $minimal != 1 && -f "$req" ]]; then
+# --- Python venv for the infra and adversarial tests ------------------------------
+reqs=()
+for f in scripts/requirements-infra.txt tests/adversarial/requirements.txt; do
+    [[ -f "$REPO/$f" ]] && reqs+=("$REPO/$f")
+done
+if [[ $minimal != 1 ]] && ((${#reqs[@]})); then
     venv="$REPO/.venv"
-    stamp="$venv/.requirements-infra.sha256"
-    want=$(sha256sum "$req" | cut -d' ' -f1)
+    stamp="$venv/.requirements.sha256"
+    want=$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)
     if [[ ! -x "$venv/bin/python" ]]; then
         log "creating $venv"
         python3 -m venv "$venv"
     fi
     if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-        log "pip install -r scripts/requirements-infra.txt"
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+        log "pip install -r ${reqs[*]#"$REPO/"}"
+        pip_args=()
+        for f in "${reqs[@]}"; do pip_args+=(-r "$f"); done
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pip_args[@]}"
         echo "$want" >"$stamp"
     fi
 fi

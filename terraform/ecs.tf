@@ -1,0 +1,180 @@
+# ECS on Fargate: one cluster, one task definition and one service per site,
+# all running the same `static` image with a different root and URL prefix.
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+
+  tags = { Name = var.name }
+}
+
+locals {
+  static_image = "${aws_ecr_repository.this["static"].repository_url}:${var.image_tag}"
+
+  # Settings shared by every container we run: the scratch images have no shell
+  # and nothing to write, so the root file system is read-only, the process runs
+  # as the unprivileged 65532 user without any Linux capability.
+  container_hardening = {
+    user                   = "65532:65532"
+    readonlyRootFilesystem = true
+    privileged             = false
+    linuxParameters = {
+      capabilities = { add = [], drop = ["ALL"] }
+    }
+    ulimits = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
+    # The servers drain on SIGTERM for shutdown_grace_seconds; SIGKILL only
+    # after that plus a margin.
+    stopTimeout = local.stop_timeout
+  }
+
+  site_containers = {
+    for site, cfg in local.sites : site => merge(local.container_hardening, {
+      name      = "static"
+      image     = local.static_image
+      essential = true
+      portMappings = [{
+        name          = "http"
+        containerPort = var.container_port
+        protocol      = "tcp"
+        appProtocol   = "http"
+      }]
+      # Configuration is environment only; the image carries every site and the
+      # task picks one by root and URL prefix, so /a/... works behind the ALB
+      # without any path rewriting.
+      environment = concat(
+        [
+          { name = "STATIC_LISTEN", value = "0.0.0.0:${var.container_port}" },
+          { name = "STATIC_ROOT", value = "/html/${site}" },
+          { name = "STATIC_BASE_PATH", value = cfg.path_prefix },
+          { name = "STATIC_LOG_FORMAT", value = var.log_format },
+          { name = "STATIC_SHUTDOWN_GRACE", value = tostring(var.shutdown_grace_seconds) },
+        ],
+        var.static_workers == null ? [] : [{ name = "STATIC_WORKERS", value = tostring(var.static_workers) }],
+      )
+      # The binary checks itself: no curl or shell exists in a scratch image.
+      healthCheck = {
+        command     = ["CMD", "/static", "health", "http://127.0.0.1:${var.container_port}${cfg.health_path}"]
+        interval    = 15
+        timeout     = 5
+        retries     = 3
+        startPeriod = 10
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          "awslogs-group"         = aws_cloudwatch_log_group.site[site].name
+          "awslogs-region"        = var.aws_region
+          "awslogs-stream-prefix" = "static"
+          # Never block the server on a slow log pipeline.
+          "mode"            = "non-blocking"
+          "max-buffer-size" = "4m"
+        }
+      }
+      mountPoints = []
+      volumesFrom = []
+    })
+  }
+}
+
+resource "aws_ecs_task_definition" "site" {
+  for_each = local.sites
+
+  family                   = "${var.name}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = tostring(var.task_cpu)
+  memory                   = tostring(var.task_memory)
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64" # the binaries are x86_64-unknown-linux-musl
+  }
+
+  container_definitions = jsonencode([local.site_containers[each.key]])
+
+  tags = { Site = each.key }
+
+  lifecycle {
+    precondition {
+      condition = (
+        (var.task_cpu == 256 && contains([512, 1024, 2048], var.task_memory)) ||
+        (var.task_cpu == 512 && var.task_memory >= 1024 && var.task_memory <= 4096) ||
+        (var.task_cpu == 1024 && var.task_memory >= 2048 && var.task_memory <= 8192) ||
+        (var.task_cpu == 2048 && var.task_memory >= 4096 && var.task_memory <= 16384) ||
+        (var.task_cpu == 4096 && var.task_memory >= 8192 && var.task_memory <= 30720)
+      )
+      error_message = "task_cpu and task_memory are not a valid Fargate combination (see the task_memory description)."
+    }
+  }
+}
+
+resource "aws_ecs_service" "site" {
+  for_each = local.sites
+
+  name             = "${var.name}-${each.key}"
+  cluster          = aws_ecs_cluster.this.id
+  task_definition  = aws_ecs_task_definition.site[each.key].arn
+  desired_count    = var.min_tasks
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+
+  # Rolling deployment that never drops below the current capacity: new tasks
+  # start first (up to 200%), old ones stop once the new ones are healthy.
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  health_check_grace_period_seconds  = var.health_check_grace_period
+
+  # A deployment whose tasks keep failing is stopped and rolled back to the
+  # last working task definition instead of retrying forever.
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = aws_subnet.private[*].id
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.site[each.key].arn
+    container_name   = "static"
+    container_port   = var.container_port
+  }
+
+  # With the proxy on, each site registers its tasks' IPs in Cloud Map so the
+  # proxy finds them as <site>.<name>.internal.
+  dynamic "service_registries" {
+    for_each = var.enable_proxy_service ? [aws_service_discovery_service.site[each.key].arn] : []
+    content {
+      registry_arn = service_registries.value
+    }
+  }
+
+  enable_ecs_managed_tags = true
+  propagate_tags          = "SERVICE"
+
+  tags = { Site = each.key }
+
+  # Auto scaling owns the running count after creation; without this every
+  # apply would reset it to min_tasks.
+  lifecycle {
+    ignore_changes = [desired_count]
+
+    precondition {
+      condition     = var.min_tasks <= var.max_tasks
+      error_message = "min_tasks must not be larger than max_tasks."
+    }
+  }
+
+  # The target group must be attached to a listener before a service can use
+  # it, and the execution role must keep its policy until the service is gone.
+  depends_on = [aws_lb_listener_rule.site, aws_iam_role_policy.execution]
+}

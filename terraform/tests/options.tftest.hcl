@@ -1,0 +1,62 @@
+# Optional features switched on or off, each planned from an empty state
+# (runs in one file share state, so these live apart from defaults.tftest.hcl
+# where earlier applies would mask, for example, a changed desired count).
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  image_tag = "0123456789abcdef0123456789abcdef01234567"
+}
+
+run "nat_gateway_per_az" {
+  command = plan
+
+  variables {
+    az_count           = 3
+    nat_gateway_per_az = true
+  }
+
+  assert {
+    condition     = length(aws_nat_gateway.this) == 3 && length(aws_eip.nat) == 3 && length(aws_subnet.private) == 3 && length(aws_route.private_nat) == 3
+    error_message = "nat_gateway_per_az must create one NAT gateway (and EIP) per AZ."
+  }
+
+  assert {
+    condition     = aws_subnet.private[2].availability_zone == "us-east-1c" && aws_subnet.private[2].cidr_block == "10.40.160.0/20" && aws_subnet.public[2].cidr_block == "10.40.32.0/20"
+    error_message = "Subnets must be carved out of the VPC CIDR per AZ in a stable order."
+  }
+}
+
+run "scaling_and_logs_configurable" {
+  command = plan
+
+  variables {
+    enable_autoscaling = false
+    enable_flow_logs   = false
+    min_tasks          = 2
+    max_tasks          = 2
+    sites              = ["a", "b", "docs"]
+  }
+
+  assert {
+    condition     = length(aws_appautoscaling_target.service) == 0 && length(aws_appautoscaling_policy.cpu) == 0 && length(aws_appautoscaling_policy.requests) == 0
+    error_message = "enable_autoscaling = false must remove every scaling target and policy."
+  }
+
+  assert {
+    condition     = length(aws_flow_log.vpc) == 0 && length(aws_iam_role.flow_logs) == 0
+    error_message = "enable_flow_logs = false must remove the flow log and its role."
+  }
+
+  assert {
+    condition     = keys(aws_ecs_service.site) == ["a", "b", "docs"] && alltrue([for s in aws_ecs_service.site : s.desired_count == 2])
+    error_message = "Every site must get a service running min_tasks tasks."
+  }
+
+  assert {
+    condition     = one(aws_lb_listener_rule.site["docs"].condition).path_pattern[0].values == toset(["/docs", "/docs/*"]) && aws_lb_listener_rule.site["docs"].priority == 120
+    error_message = "A third site must get its own path rule."
+  }
+}
