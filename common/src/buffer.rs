@@ -5,6 +5,9 @@
 //! and drain it through [`Buffer::filled`] / [`Buffer::consume`]. Memory is allocated lazily and
 //! can be released while a connection is idle, so idle keep-alive connections stay cheap.
 
+/// How much [`Buffer::spare`] grows an allocation at most per call.
+pub const GROW_STEP: usize = 4096;
+
 /// A bounded FIFO of bytes.
 #[derive(Debug)]
 pub struct Buffer {
@@ -78,8 +81,15 @@ impl Buffer {
 
     /// Free space at the end for a read of at most `max` bytes (bounded by the capacity).
     /// Fill a prefix of it, then call [`Buffer::commit`] with the number of bytes written.
+    ///
+    /// The allocation grows by at most [`GROW_STEP`] per call beyond what it already has: the
+    /// region handed out is zero-filled, so a fresh buffer asked for a 16 KiB read would touch
+    /// 16 KiB for a 100-byte request. Thousands of connections opening at once would then
+    /// hold (and, freed, leave the allocator holding) several times the memory their bytes
+    /// need. A buffer kept busy has its capacity already, and reads at full size.
     pub fn spare(&mut self, max: usize) -> &mut [u8] {
-        let n = max.min(self.remaining());
+        let free = self.data.capacity() - self.data.len();
+        let n = max.min(self.remaining()).min(free.max(GROW_STEP));
         self.make_room(n);
         let len = self.data.len();
         self.data.resize(len + n, 0);
@@ -155,6 +165,22 @@ mod tests {
         let len = b.spare(1).len();
         b.commit(len, 0);
         assert_eq!(b.filled(), b"abcd");
+    }
+
+    #[test]
+    fn spare_grows_a_fresh_allocation_by_steps() {
+        let mut b = Buffer::new(64 * 1024);
+        let n = b.spare(16 * 1024).len();
+        assert_eq!(n, GROW_STEP, "a fresh buffer reads one step first");
+        b.commit(n, n);
+        let n = b.spare(16 * 1024).len();
+        assert_eq!(n, GROW_STEP, "a full allocation grows by one step");
+        b.commit(n, 0);
+        b.consume(usize::MAX);
+        assert!(
+            b.spare(16 * 1024).len() >= 2 * GROW_STEP,
+            "capacity already there is used whole"
+        );
     }
 
     #[test]

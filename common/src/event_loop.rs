@@ -17,13 +17,16 @@
 //! - Tokens: slot `i` owns tokens `2i` (client side) and `2i + 1` (upstream side). A slot freed
 //!   during a batch of events is reused only after the batch, so a stale event can never reach
 //!   a new connection.
-//! - Accepting pauses at the connection limit and on EMFILE/ENFILE (logged once per episode) and
+//! - Accepting pauses at the connection limit and on EMFILE/ENFILE (either logged once per
+//!   episode through `log::exhausted`, however many connections meet it) and
 //!   resumes when a connection closes or on the next sweep.
 //! - [`Service::tick`] runs for every connection once per sweep (every second; more often while
 //!   draining): that is where header, idle and upstream timeouts are enforced.
-//! - SIGTERM/SIGINT: listeners are closed, `Cx::draining` becomes true and every connection is
-//!   ticked at once; services close idle connections and finish in-flight exchanges. The worker
-//!   returns when no connection is left or the grace period is over. SIGHUP runs the reload hook.
+//! - SIGTERM/SIGINT: the listen backlog is accepted, listeners are closed, `Cx::draining`
+//!   becomes true and every connection is ticked at once; services finish in-flight exchanges
+//!   and close idle connections, after reading once more from them (a request that arrived
+//!   unnoticed before the signal is answered, not dropped). The worker returns when no
+//!   connection is left or the grace period is over. SIGHUP runs the reload hook.
 
 use std::io;
 use std::net::SocketAddr;
@@ -305,6 +308,10 @@ impl<S: Service> Worker<S> {
             }
             if control.shutdown.load(Ordering::SeqCst) && drain_deadline.is_none() {
                 drain_deadline = Some(now + self.config.shutdown_grace);
+                // Connections whose handshake completed wait in the listen backlog; closing the
+                // listener would reset them, with any request already sent. Take them in first:
+                // the drain tick below reads what they sent and answers it, or closes them.
+                self.accept_all(now, &date);
                 for mut listener in self.listeners.drain(..) {
                     let _ = self.poll.registry().deregister(&mut listener);
                 }
@@ -406,6 +413,12 @@ impl<S: Service> Worker<S> {
     }
 
     fn sweep(&mut self, now: Instant, date: &[u8; 29], draining: bool) {
+        // A worker that is still not accepting keeps the exhaustion episode open even when no
+        // new connection runs into the limit; the episode ends once no worker reports it.
+        if self.accept_paused {
+            log::still_exhausted();
+        }
+        log::exhaustion_sweep();
         for slot in 0..self.slots.len() {
             if let Some(conn) = self.slots[slot].as_mut() {
                 let mut cx = Self::cx(
@@ -429,13 +442,20 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    /// Accepts until WouldBlock, the connection limit, or descriptor exhaustion.
+    /// Accepts until WouldBlock, the connection limit, or descriptor exhaustion. Both limits
+    /// are logged once per episode (see [`log::exhausted`]), not once per connection refused.
     fn accept_all(&mut self, now: Instant, date: &[u8; 29]) {
-        let was_paused = self.accept_paused;
         self.accept_paused = false;
         for index in 0..self.listeners.len() {
             loop {
                 if self.live >= self.config.max_connections {
+                    // Only reached with a connection waiting (a listener event, or a paused
+                    // worker with room again): new connections queue in the listen backlog.
+                    log::exhausted(format_args!(
+                        "accept paused: connection limit reached ({} connections in this \
+                         worker; see --max-connections and the open-files limit)",
+                        self.live
+                    ));
                     self.accept_paused = true;
                     break;
                 }
@@ -445,12 +465,10 @@ impl<S: Service> Worker<S> {
                         io::ErrorKind::WouldBlock => break,
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
                         _ if is_resource_exhaustion(&e) => {
-                            if !was_paused {
-                                log::error(format_args!(
-                                    "accept paused: {e} ({} connections open in this worker)",
-                                    self.live
-                                ));
-                            }
+                            log::exhausted(format_args!(
+                                "accept paused: {e} ({} connections open in this worker)",
+                                self.live
+                            ));
                             self.accept_paused = true;
                             break;
                         }
@@ -491,7 +509,9 @@ impl<S: Service> Worker<S> {
     }
 }
 
-fn is_resource_exhaustion(e: &io::Error) -> bool {
+/// Whether `e` means the process (or the system) ran out of descriptors or memory: a condition
+/// to report once per episode with [`log::exhausted`], not per request.
+pub fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)

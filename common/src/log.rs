@@ -1,9 +1,13 @@
 //! The access log: one line per request, batched per worker and written to stdout once per
 //! event-loop turn (or when the batch grows large), so logging costs no syscall per request
 //! under load. Bytes that come from the client are escaped, so a request cannot forge log lines.
-//! Errors go to stderr at once through [`error`]; they are rare by construction.
+//! Errors go to stderr at once through [`error`]; they are rare by construction. Resource
+//! exhaustion is the exception (every connection of a flood runs into it), so it is reported
+//! through [`exhausted`], which logs once per episode.
 
 use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::http::request::Version;
 
@@ -95,6 +99,79 @@ impl AccessLog {
 pub fn error(args: std::fmt::Arguments) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "error: {args}");
+}
+
+/// An exhaustion episode ends after this long without a report.
+pub const EXHAUSTION_QUIET: Duration = Duration::from_secs(5);
+
+struct Episode {
+    since: Instant,
+    last: Instant,
+    /// Reports absorbed after the one that was logged.
+    more: u64,
+}
+
+/// The current episode, shared by all workers: one line for the whole process, not per worker.
+static EPISODE: Mutex<Option<Episode>> = Mutex::new(None);
+
+/// Reports resource exhaustion (descriptor limit, connection limit). The first report of an
+/// episode is logged; later ones are only counted until [`exhaustion_sweep`] sees none for
+/// [`EXHAUSTION_QUIET`], which logs the end. A flood of connections therefore costs two log
+/// lines, not one per connection. Called on failure paths only.
+pub fn exhausted(what: std::fmt::Arguments) {
+    let now = Instant::now();
+    let Ok(mut episode) = EPISODE.lock() else {
+        return;
+    };
+    match episode.as_mut() {
+        Some(e) => {
+            e.last = now;
+            e.more += 1;
+        }
+        None => {
+            *episode = Some(Episode {
+                since: now,
+                last: now,
+                more: 0,
+            });
+            drop(episode);
+            error(format_args!(
+                "{what} (logged once until it clears; further occurrences are counted)"
+            ));
+        }
+    }
+}
+
+/// Keeps an episode open without counting a new occurrence: the condition still holds (a
+/// worker is still not accepting) although nothing new ran into it.
+pub fn still_exhausted() {
+    if let Ok(mut episode) = EPISODE.lock() {
+        if let Some(e) = episode.as_mut() {
+            e.last = Instant::now();
+        }
+    }
+}
+
+/// Ends the current episode once nothing was reported for [`EXHAUSTION_QUIET`], logging how
+/// long it lasted. Cheap enough for every sweep of every worker.
+pub fn exhaustion_sweep() {
+    let now = Instant::now();
+    let Ok(mut episode) = EPISODE.lock() else {
+        return;
+    };
+    let over = episode
+        .as_ref()
+        .is_some_and(|e| now.saturating_duration_since(e.last) >= EXHAUSTION_QUIET);
+    if over {
+        if let Some(e) = episode.take() {
+            drop(episode);
+            error(format_args!(
+                "resources available again after {:.1}s ({} more occurrence(s) not logged)",
+                e.last.saturating_duration_since(e.since).as_secs_f64(),
+                e.more
+            ));
+        }
+    }
 }
 
 fn month_number(name: &[u8]) -> &'static [u8] {

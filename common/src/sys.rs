@@ -310,6 +310,27 @@ fn sigset_of(signals: &[libc::c_int]) -> libc::sigset_t {
     set
 }
 
+/// Makes closing `socket` send a reset instead of an orderly FIN (SO_LINGER with a zero
+/// timeout; unsent data is discarded). For a response cut short whose end a FIN would make
+/// look complete: a body delimited by the close of the connection.
+pub fn reset_on_close(socket: &impl AsRawFd) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the option value is a `linger` of the stated size.
+    cvt(unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
 /// Writes all of `bytes` to a blocking descriptor such as stdout, retrying on EINTR and short
 /// writes. Used for log batches, never for sockets.
 pub fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {

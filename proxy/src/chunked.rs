@@ -10,12 +10,15 @@
 //!   [`MAX_LINE`] bytes per line, then dropped;
 //! - every line ends with CRLF; a bare LF or bare CR is an error (our bare-LF policy: reject);
 //! - the data of each chunk is followed by exactly CRLF;
-//! - trailer fields are bounded to [`MAX_TRAILERS`] bytes in total, obs-fold is refused, and they
-//!   are dropped (never forwarded).
+//! - trailer fields are bounded to [`MAX_TRAILERS`] bytes in total, each must be a field line
+//!   (a token, then `:`), obs-fold is refused, and they are dropped (never forwarded). A line
+//!   that is not a field (`GET / HTTP/1.1` after a last chunk missing its empty line) is an
+//!   error, not a trailer to skip: another parser may well read it as the next request.
 //!
 //! It performs no I/O and never panics.
 
 use common::buffer::Buffer;
+use common::http::headers::is_token;
 
 /// Longest chunk-size line (size, extensions) accepted.
 pub const MAX_LINE: usize = 4096;
@@ -32,6 +35,7 @@ enum State {
     DataCr,
     DataLf,
     TrailerStart,
+    TrailerName,
     Trailer,
     TrailerLf,
     EndLf,
@@ -165,10 +169,19 @@ impl Decoder {
                 State::TrailerStart => match b {
                     b'\r' => self.state = State::EndLf,
                     b' ' | b'\t' => return Err(ChunkError("obs-fold in trailer")),
-                    _ => {
+                    _ if is_token(&[b]) => {
+                        self.state = State::TrailerName;
+                        self.count_trailer(b)?;
+                    }
+                    _ => return Err(ChunkError("malformed trailer field")),
+                },
+                State::TrailerName => match b {
+                    b':' => {
                         self.state = State::Trailer;
                         self.count_trailer(b)?;
                     }
+                    _ if is_token(&[b]) => self.count_trailer(b)?,
+                    _ => return Err(ChunkError("malformed trailer field")),
                 },
                 State::Trailer => {
                     if b == b'\r' {
@@ -339,6 +352,13 @@ mod tests {
             b"0\r\nX: y\n\r\n",
             b"0\r\nX: \x01\r\n\r\n",
             b"0\r\n\rx",
+            // Found by tests/adversarial (ck-zero-with-data, ck-trailer-not-a-field): lines that
+            // are not field lines used to be skipped as trailers.
+            b"0\r\nhello\r\n\r\n",
+            b"0\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"0\r\n: x\r\n\r\n",
+            b"0\r\nX : y\r\n\r\n",
+            b"0\r\nX\r\n\r\n",
         ];
         for case in cases {
             let got = decode_all(case, 3, 100);

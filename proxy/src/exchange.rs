@@ -81,6 +81,17 @@ impl Conn {
                     // The name never resolved: no other address to try.
                     self.ex.attempts = u8::MAX;
                 }
+                Err(e) if common::event_loop::is_resource_exhaustion(&e) => {
+                    // Out of descriptors here: not the upstream's fault, so it is not marked
+                    // down. Pooled idle connections are descriptors this worker can give back
+                    // at once (the connection limit does not count them); retry once freed.
+                    common::log::exhausted(format_args!("cannot connect to upstreams: {e}"));
+                    if p.ups.drop_idle() == 0 {
+                        self.gateway_error(p, cx, Status::SERVICE_UNAVAILABLE);
+                        return Ok(true);
+                    }
+                    continue;
+                }
                 Err(_) => {}
             }
             p.ups
@@ -128,6 +139,7 @@ impl Conn {
             connecting,
             reused: false,
             eof: false,
+            read_failed: false,
             write_failed: false,
         });
         true
@@ -186,6 +198,7 @@ impl Conn {
     fn upstream_ready(&mut self, p: &mut Proxy, cx: &mut Cx) -> Step {
         self.state = State::Exchange;
         self.ex.deadline = cx.now + p.shared.config.upstream_timeout;
+        self.ex.since = cx.now;
         self.uin.clear();
         self.uout.clear();
         if !self.write_upstream_head(p) {
@@ -267,8 +280,13 @@ impl Conn {
         }
         let before = self.uin.len();
         match up.stream.read(&mut self.uin) {
-            Ok(ReadOutcome::Eof) | Err(_) => {
+            Ok(ReadOutcome::Eof) => {
                 up.eof = true;
+                Ok(true)
+            }
+            Err(_) => {
+                up.eof = true;
+                up.read_failed = true;
                 Ok(true)
             }
             // TLS handshake records may be waiting to go out after a read.
@@ -297,6 +315,7 @@ impl Conn {
             }
         }
         let eof = self.upstream_eof();
+        let failed = self.up.as_ref().is_some_and(|u| u.read_failed);
         let Some(body) = &mut self.ex.resp else {
             return Ok(progress);
         };
@@ -304,11 +323,18 @@ impl Conn {
         let mut truncated = pumped.is_err();
         progress |= pumped.unwrap_or(true);
         if !truncated && !body.is_done() && eof && self.uin.is_empty() {
-            truncated = body.at_eof(&mut self.cout).is_err();
+            // A reset is never the end of a body, not even of one delimited by the close.
+            truncated = failed || body.at_eof(&mut self.cout).is_err();
             progress = true;
         }
         if truncated {
             // Never let a cut response look complete: no last chunk, and the connection closes.
+            // Where the close itself delimits the body, a FIN would read as the end of a
+            // complete response: reset the connection instead.
+            if self.ex.resp_close_delimited {
+                self.client.abort();
+                return Err(Close);
+            }
             self.enter_closing(cx);
             return Ok(true);
         }
@@ -354,6 +380,7 @@ impl Conn {
         };
         let upgrade = status == 101;
         let out = framing::client_framing(framing.body, !self.ex.http10);
+        self.ex.resp_close_delimited = out == Out::Close;
         let close = has_token(headers::values(resp.headers, "connection"), "close");
         let upstream_keep_alive = if resp.version == Some(1) {
             !close
@@ -401,14 +428,28 @@ impl Conn {
         Ok(true)
     }
 
-    /// The upstream closed or failed before sending a response: retry a replayable request once
-    /// on a fresh connection when the dead one was a reused keep-alive connection; else 502.
+    /// The upstream closed or failed before sending a response: retry a replayable request
+    /// (bodyless, idempotent: RFC 9110 §9.2.2 allows it) on a fresh connection, at most twice;
+    /// else 502. A reused keep-alive connection closing is the usual race with the upstream's
+    /// idle timeout, so the same upstream is tried again. A fresh connection ending without a
+    /// word means the upstream itself failed (it died, or is dying and still accepted): it is
+    /// skipped for a while and the retry goes to another upstream of the route when there is
+    /// one, so requests in flight when an upstream dies are not lost.
     fn upstream_lost(&mut self, p: &mut Proxy, cx: &mut Cx) -> Step {
         let reused = self.up.as_ref().is_some_and(|u| u.reused);
-        if self.ex.replayable && self.ex.head_in_cin && reused && !self.ex.retried {
+        if self.ex.replayable && self.ex.head_in_cin && self.ex.lost < 2 {
             self.drop_upstream(cx);
             self.ex.retried = true;
-            let id = self.ex.upstream;
+            self.ex.lost += 1;
+            let mut id = self.ex.upstream;
+            if !reused {
+                let shared = &*p.shared;
+                p.ups
+                    .failed(id, &shared.config.routes, &shared.resolver, cx.now);
+                if let Some(route) = shared.config.routes.routes.get(self.ex.route) {
+                    id = p.ups.pick(self.ex.route, route, Some(id), cx.now);
+                }
+            }
             return self.connect(p, cx, id);
         }
         self.gateway_error(p, cx, Status::BAD_GATEWAY);

@@ -2,9 +2,10 @@
 //! response head sent to the client.
 //!
 //! Policy (documented in `--help` too):
-//! - Hop-by-hop fields are removed both ways: `Connection` and every field it names (except
-//!   `Host`), `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Content-Length` (the framing is
-//!   rewritten from scratch), `Proxy-*`, and `Upgrade` unless this is a WebSocket upgrade.
+//! - Hop-by-hop fields are removed both ways: `Connection` and every field it names (a
+//!   request still gets its `Host`, written by the proxy itself), `Keep-Alive`, `TE`, `Trailer`,
+//!   `Transfer-Encoding`, `Content-Length` (the framing is rewritten from scratch), `Proxy-*`,
+//!   and `Upgrade` unless this is a WebSocket upgrade.
 //!   `Expect` is answered by the proxy itself and not forwarded.
 //! - Requests: `Host` is passed through (or set to the upstream's authority for routes with
 //!   `upstream-host`); `X-Forwarded-For` gets the client address appended to what the client
@@ -43,9 +44,10 @@ fn is_hop_by_hop(name: &str) -> bool {
             .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
 }
 
-/// Whether `name` is listed in a `Connection` header (and may be dropped for that reason).
+/// Whether `name` is listed in a `Connection` header (and must be dropped for that reason).
+/// No exemption is needed for a request's `Host`: the proxy always writes its own.
 fn named_by_connection(hs: &[httparse::Header], name: &str) -> bool {
-    !name.eq_ignore_ascii_case("host") && has_token(headers::values(hs, "connection"), name)
+    has_token(headers::values(hs, "connection"), name)
 }
 
 /// Whether a request asks for a WebSocket upgrade (`Connection: upgrade`, `Upgrade: websocket`).
@@ -141,12 +143,16 @@ fn push_field(out: &mut Buffer, name: &[u8], value: &[u8]) {
     out.push(b"\r\n");
 }
 
-/// `Via: <previous values>, 1.1 proxy`.
+/// `Via: <previous values>, 1.1 proxy`. Previous values are dropped when the sender's
+/// `Connection` names `Via`: it is then hop-by-hop like any field named there (RFC 9110
+/// section 7.6.1), and the next hop must not see it.
 fn push_via(out: &mut Buffer, hs: &[httparse::Header], protocol: &[u8]) {
     out.push(b"Via: ");
-    for v in headers::values(hs, "via").filter(|v| !headers::trim(v).is_empty()) {
-        out.push(headers::trim(v));
-        out.push(b", ");
+    if !named_by_connection(hs, "via") {
+        for v in headers::values(hs, "via").filter(|v| !headers::trim(v).is_empty()) {
+            out.push(headers::trim(v));
+            out.push(b", ");
+        }
     }
     out.push(protocol);
     out.push(NAME.as_bytes());
@@ -300,6 +306,14 @@ mod tests {
         assert!(t.contains("Sec-WebSocket-Key: k\r\n"));
         assert!(t.ends_with("Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"));
         assert!(t.contains("X-Forwarded-For: 192.0.2.7\r\n"));
+        // Found by fuzz/fuzz_targets/forward.rs: a Via the client made hop-by-hop was
+        // passed on.
+        let t = request(
+            &[("Connection", "Via"), ("Via", "1.1 internal")],
+            Out::None,
+            false,
+        );
+        assert!(t.contains("\r\nVia: 1.1 proxy\r\n") && !t.contains("internal"));
         assert!(!is_websocket(&hs(&[
             ("Connection", "upgrade"),
             ("Upgrade", "h2c")
@@ -372,5 +386,16 @@ mod tests {
         up.status = 101;
         let t = response(&[("Upgrade", "websocket"), ("Connection", "Upgrade")], up);
         assert!(t.contains("Upgrade: websocket\r\n") && t.ends_with("Connection: upgrade\r\n\r\n"));
+        // Found by fuzz/fuzz_targets/forward.rs: a response field named by Connection was
+        // forwarded when it was called Host.
+        let t = response(
+            &[
+                ("Connection", "Host, Via"),
+                ("Host", "internal"),
+                ("Via", "1.1 internal"),
+            ],
+            rewrite(Out::None, true),
+        );
+        assert!(!t.contains("internal"), "{t}");
     }
 }

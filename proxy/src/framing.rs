@@ -53,13 +53,21 @@ pub fn response_framing(
     head_request: bool,
     hs: &[httparse::Header],
 ) -> Result<ResponseFraming, &'static str> {
+    // httparse takes any three digits; a status line may only carry 100-599 (RFC 9110
+    // section 15), and `010` would otherwise be re-written as the two-digit, invalid `10`.
+    if !(100..=599).contains(&status) {
+        return Err("status code outside 100-599");
+    }
     let no_body = head_request || status < 200 || status == 204 || status == 304;
     let mut saw_te = false;
     let mut chunked_last = false;
     let mut other_codings = false;
     for value in headers::values(hs, "transfer-encoding") {
+        // The field's presence counts, even with an empty value: a parser that goes by
+        // presence would frame the message differently from one that goes by its codings,
+        // so it is treated as Transfer-Encoding (read until close, never reused).
+        saw_te = true;
         for coding in tokens(value) {
-            saw_te = true;
             if coding.eq_ignore_ascii_case(b"chunked") {
                 if chunked_last {
                     return Err("chunked applied twice");
@@ -75,6 +83,11 @@ pub fn response_framing(
     }
     let mut length = None;
     for value in headers::values(hs, "content-length") {
+        // `tokens` yields nothing for a blank value, which would make the field vanish;
+        // `Content-Length = 1*DIGIT`, so an empty one is invalid like any other bad value.
+        if headers::trim(value).is_empty() {
+            return Err("empty Content-Length");
+        }
         for item in tokens(value) {
             let n = parse_content_length(item).ok_or("invalid Content-Length")?;
             if length.is_some_and(|l| l != n) {
@@ -153,6 +166,10 @@ impl From<ChunkError> for BodyError {
         BodyError::Malformed(e.0)
     }
 }
+
+/// The input ended before the body did (see [`Body::at_eof`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Truncated;
 
 /// One message body in transit.
 #[derive(Clone, Debug)]
@@ -248,7 +265,7 @@ impl Body {
 
     /// The input reached end-of-stream. `Ok` when that ends the body (read-until-close), with
     /// the end marker written; `Err` when the body was truncated.
-    pub fn at_eof(&mut self, dst: &mut Buffer) -> Result<(), ()> {
+    pub fn at_eof(&mut self, dst: &mut Buffer) -> Result<(), Truncated> {
         if self.done {
             return Ok(());
         }
@@ -256,7 +273,7 @@ impl Body {
             self.finish(dst);
             return Ok(());
         }
-        Err(())
+        Err(Truncated)
     }
 
     fn finish(&mut self, dst: &mut Buffer) {
@@ -323,6 +340,45 @@ mod tests {
             In::UntilClose
         );
         assert!(f(200, false, &[("Transfer-Encoding", "gzip, chunked")]).is_err());
+        // Found by fuzz/fuzz_targets/forward.rs: an empty Transfer-Encoding beside a
+        // Content-Length left the upstream connection reusable.
+        let empty_te = f(
+            200,
+            false,
+            &[("Transfer-Encoding", ""), ("Content-Length", "5")],
+        )
+        .unwrap();
+        assert_eq!(
+            empty_te,
+            ResponseFraming {
+                body: In::UntilClose,
+                reusable: false
+            }
+        );
+        assert!(
+            !f(
+                304,
+                false,
+                &[("Transfer-Encoding", " "), ("Content-Length", "5")]
+            )
+            .unwrap()
+            .reusable
+        );
+        // Found by fuzz/fuzz_targets/forward.rs: an empty Content-Length was ignored, so a
+        // HEAD response with it and Transfer-Encoding left the connection reusable.
+        for head in [false, true] {
+            assert!(f(200, head, &[("Content-Length", "")]).is_err());
+            assert!(f(
+                200,
+                head,
+                &[("Transfer-Encoding", "chunked"), ("Content-Length", " ")]
+            )
+            .is_err());
+        }
+        // Found by fuzz/fuzz_targets/forward.rs: `HTTP/1.1 010` went out as `HTTP/1.1 10`.
+        for status in [0, 10, 99, 600, 999] {
+            assert!(f(status, false, &[]).is_err(), "{status}");
+        }
         let none = f(200, false, &[]).unwrap();
         assert_eq!(
             none,

@@ -39,8 +39,17 @@ pub const RESPONSE_BUF: usize = 32 * 1024;
 pub const LINGER: Duration = Duration::from_secs(5);
 /// Turns of the drive loop one event may buy before the connection yields (about 1 MiB moved).
 const MAX_TURNS: usize = 32;
-/// After this much idleness a keep-alive connection gives back its buffers and upstream.
-const IDLE_RELEASE: Duration = Duration::from_secs(1);
+/// After this much idleness a keep-alive connection gives back its buffers and upstream: none,
+/// so it happens at the first sweep (at most a second) after the connection went idle, as in
+/// `static`. Holding them a second longer meant that, when thousands of connections arrive
+/// together, the buffers of every one that arrived in the last second or two are live at
+/// once; the allocator then keeps that peak (10,000 idle connections measured 14-17 KiB each
+/// with one second, 4-6 KiB without).
+const IDLE_RELEASE: Duration = Duration::ZERO;
+/// The slowest request body accepted, in bytes per second, as Apache's mod_reqtimeout
+/// `MinRate`: a body must arrive within the header timeout plus one second per this many
+/// bytes received (see [`Conn::body_too_slow`]).
+const MIN_BODY_RATE: u64 = 1024;
 
 const LIMITS: Limits = Limits {
     max_head: 8 * 1024,
@@ -77,6 +86,9 @@ pub struct Up {
     /// Taken from the pool or kept from an earlier exchange.
     pub reused: bool,
     pub eof: bool,
+    /// Reading failed (a reset) rather than reaching a clean end: a body delimited by the
+    /// close of the connection was cut, not complete.
+    pub read_failed: bool,
     /// Writing failed (the upstream stopped reading); its response may still be read.
     pub write_failed: bool,
 }
@@ -93,9 +105,12 @@ pub struct Exchange {
     pub method_head: bool,
     pub keep_alive: bool,
     pub websocket: bool,
-    /// Bodyless and idempotent: may be retried once when a reused connection fails early.
+    /// Bodyless and idempotent: may be retried when the upstream connection ends before a
+    /// response (see `upstream_lost`).
     pub replayable: bool,
     pub retried: bool,
+    /// How often the upstream connection ended before any response (see `upstream_lost`).
+    pub lost: u8,
     pub attempts: u8,
     pub timed_out: bool,
     pub req_in: In,
@@ -105,9 +120,15 @@ pub struct Exchange {
     pub tunnel_client_shut: bool,
     pub resp_reusable: bool,
     pub resp_keep_alive: bool,
+    /// The response reaches the client delimited by the close of the connection (HTTP/1.0
+    /// client, body without a length): if it is cut, the connection must be reset.
+    pub resp_close_delimited: bool,
     pub status: u16,
     /// Connect deadline while connecting, inactivity deadline afterwards.
     pub deadline: Instant,
+    /// When the upstream became ready for the request: the time budget of the request body
+    /// counts from here (see [`Conn::body_too_slow`]).
+    pub since: Instant,
 }
 
 impl Exchange {
@@ -123,6 +144,7 @@ impl Exchange {
             websocket: false,
             replayable: false,
             retried: false,
+            lost: 0,
             attempts: 0,
             timed_out: false,
             req_in: In::None,
@@ -132,8 +154,10 @@ impl Exchange {
             tunnel_client_shut: false,
             resp_reusable: false,
             resp_keep_alive: false,
+            resp_close_delimited: false,
             status: 0,
             deadline: now,
+            since: now,
         }
     }
 }
@@ -198,6 +222,11 @@ pub struct Conn {
     pub log: LogInfo,
     /// The upstream to name in the next access-log line written by `answer`.
     pub log_upstream: Option<usize>,
+    /// No request byte has arrived yet: the wait for the first request is bounded by the
+    /// header timeout, not the (longer) keep-alive idle timeout, as in `static` and nginx's
+    /// client_header_timeout. Otherwise connections that never send anything pin a slot for
+    /// the whole idle timeout.
+    pub fresh: bool,
 }
 
 impl Conn {
@@ -219,6 +248,7 @@ impl Conn {
             close_at: now,
             log: LogInfo::default(),
             log_upstream: None,
+            fresh: true,
         }
     }
 
@@ -308,6 +338,9 @@ impl Conn {
             Ok(ReadOutcome::Eof) => self.client_eof = true,
             Ok(_) => {}
             Err(_) => return Err(Close),
+        }
+        if self.cin.len() > before {
+            self.fresh = false;
         }
         let got = self.cin.len() > before
             || (self.client.ready.writable && self.client.has_pending_output());
@@ -621,10 +654,16 @@ impl Conn {
         match self.state {
             State::Head => {
                 let idle = self.cin.is_empty() && !self.client.is_handshaking();
+                if cx.draining && !self.client.is_handshaking() {
+                    return self.drain_head(p, cx);
+                }
                 if idle {
-                    if cx.draining
-                        || now.duration_since(self.last_active) >= cfg.server.idle_timeout
-                    {
+                    let limit = if self.fresh {
+                        cfg.server.header_timeout
+                    } else {
+                        cfg.server.idle_timeout
+                    };
+                    if now.duration_since(self.last_active) >= limit {
                         return Flow::Close;
                     }
                     if now.duration_since(self.last_active) >= IDLE_RELEASE {
@@ -639,13 +678,21 @@ impl Conn {
                     self.log.clear();
                     self.answer(p, cx, Status::REQUEST_TIMEOUT, None, false, 0);
                     return self.drive(p, cx);
-                } else if cx.draining {
-                    return Flow::Close;
                 }
             }
             State::Connecting if now >= self.ex.deadline => {
                 self.ex.timed_out = true;
                 self.connect_failed(p, cx);
+                return self.drive(p, cx);
+            }
+            State::Exchange if self.body_too_slow(now, cfg.server.header_timeout) => {
+                self.drop_upstream(cx);
+                let version = if self.ex.http10 {
+                    Version::Http10
+                } else {
+                    Version::Http11
+                };
+                self.answer(p, cx, Status::REQUEST_TIMEOUT, Some(version), false, 0);
                 return self.drive(p, cx);
             }
             State::Exchange if now >= self.ex.deadline => {
@@ -664,15 +711,48 @@ impl Conn {
         Flow::Continue
     }
 
+    /// Shutdown began while no request was in progress. One may still wait unread in the
+    /// socket (it arrived after the last event was handled, or the connection was just taken
+    /// from the listen backlog): read once and serve it, with `Connection: close`, before
+    /// closing. A request the client finished writing before the signal is never dropped; one
+    /// still incomplete after this read was not finished before it, and the connection closes.
+    fn drain_head(&mut self, p: &mut Proxy, cx: &mut Cx) -> Flow {
+        self.client.ready.readable = true;
+        if self.drive(p, cx) == Flow::Close || self.state == State::Head {
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// Whether the request body is overdue. Each body byte resets the inactivity deadline, so
+    /// without this a client sending a byte every few seconds (slow-body attacks) could hold
+    /// the connection and an upstream connection for as long as its body lasts. Like Apache's
+    /// mod_reqtimeout, the body must arrive within the header timeout plus one second per
+    /// [`MIN_BODY_RATE`] bytes. Only while the exchange waits for the client: a response has
+    /// not started, and the upstream has taken everything forwarded so far (when it has not,
+    /// the upstream is the slow side and the upstream timeout applies).
+    fn body_too_slow(&self, now: Instant, base: Duration) -> bool {
+        if self.ex.req.is_done()
+            || self.ex.resp.is_some()
+            || !self.uout.is_empty()
+            || self.cin.is_full()
+        {
+            return false;
+        }
+        let allowed = base + Duration::from_secs(self.ex.req.total / MIN_BODY_RATE);
+        now.saturating_duration_since(self.ex.since) >= allowed
+    }
+
     /// An idle keep-alive connection gives its upstream back to the pool and frees buffers.
     fn release_idle(&mut self, p: &mut Proxy, cx: &mut Cx) {
         self.detach_upstream(p, cx);
         for b in [&mut self.cin, &mut self.cout, &mut self.uin, &mut self.uout] {
             b.release_if_empty();
         }
-        if self.log.buf.capacity() > 1024 {
-            self.log.buf = Vec::new();
-        }
+        // All of it, however small: one live allocation per idle connection, left between the
+        // buffers just freed, pins their pages (the allocator cannot give memory back around
+        // it), and 10,000 idle connections then cost ~11 KiB each instead of ~1.
+        self.log.buf = Vec::new();
     }
 
     /// The connection is gone: a healthy idle upstream goes back to the pool.

@@ -106,4 +106,11 @@ impl Stream {
             Io::Tls(t) => t.close_write(),
         }
     }
+
+    /// Makes the coming close a reset (no FIN, no TLS close_notify): the peer must not take
+    /// the end of the connection for the end of a message.
+    pub fn abort(&mut self) {
+        // Should it fail, the close is orderly; nothing better can be done.
+        let _ = common::sys::reset_on_close(self.socket());
+    }
 }

@@ -168,6 +168,17 @@ impl Upstreams {
         pool.push(Idle { stream, since: now });
     }
 
+    /// Closes every pooled idle connection and returns how many there were: the descriptors
+    /// this worker can give back at once when it runs out of them.
+    pub fn drop_idle(&mut self) -> usize {
+        let mut n = 0;
+        for pool in &mut self.pools {
+            n += pool.len();
+            pool.clear();
+        }
+        n
+    }
+
     /// Drops pooled connections idle for too long; cheap enough to call on every tick.
     pub fn sweep(&mut self, now: Instant) {
         if now < self.next_sweep {

@@ -1,5 +1,6 @@
 //! Process-level behaviour: SIGTERM drain, startup errors (exit 2), the health subcommand,
-//! WebSocket tunnelling, upstream re-resolution after a host moves, and idle memory.
+//! WebSocket tunnelling, upstream re-resolution after a host moves, idle memory, and the
+//! header timeout for connections that never send a request.
 
 mod support;
 
@@ -317,4 +318,42 @@ fn idle_keep_alive_connections_are_cheap() {
         "RSS {before} KiB -> {after} KiB with {N} more idle connections: {per_conn} bytes each"
     );
     assert!(per_conn <= 8 * 1024, "{per_conn} bytes per idle connection");
+}
+
+/// Found by tests/adversarial (ms-idle-connection): a connection that never sent a byte was
+/// kept for the whole idle timeout (60 s by default), so silent connections could pin slots.
+/// Like `static`, the wait for the first request is bounded by the header timeout; between
+/// requests the idle timeout applies.
+#[test]
+fn silent_connections_get_the_header_timeout() {
+    let up = Upstream::echo();
+    let proxy = Proxy::start(&[
+        "--route",
+        &format!("/={}", up.url()),
+        "--header-timeout",
+        "1s",
+        "--idle-timeout",
+        "60s",
+    ]);
+    let start = Instant::now();
+    let mut silent = proxy.connect();
+    let mut rest = Vec::new();
+    let _ = silent.read_to_end(&mut rest);
+    let waited = start.elapsed();
+    assert!(rest.is_empty(), "no response for a request never sent");
+    assert!(
+        waited < Duration::from_secs(5),
+        "closed after {waited:?}, not after the header timeout"
+    );
+
+    // After a request, the same wait is the (longer) keep-alive idle time.
+    let mut used = proxy.connect();
+    used.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(used.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
+    std::thread::sleep(Duration::from_secs(3));
+    used.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
 }

@@ -2,13 +2,14 @@
 //! loop; the request pipeline lives in `session` (connection) → `respond` (per request) →
 //! `resolve` (path safety) → `files` (lookup and cache) → `conditional` (validators, ranges).
 
-mod conditional;
 mod config;
 mod files;
-mod mime;
-mod resolve;
 mod respond;
 mod session;
+
+// The pure modules live in the library (`src/lib.rs`) so the fuzz targets can reach them;
+// importing them here keeps `crate::resolve` etc. working for the binary's own modules.
+use static_server::{conditional, mime, resolve};
 
 use std::rc::Rc;
 

@@ -81,6 +81,17 @@ pub fn respond(
         }
         Ok(Lookup::NotFound) => not_found(files, out, &canned),
         Ok(Lookup::Forbidden) => error(out, Status::FORBIDDEN, &canned, &[]),
+        Err(e) if common::event_loop::is_resource_exhaustion(&e) => {
+            // Out of descriptors (every connection sending a large file holds one more): a
+            // temporary condition of this server, logged once per episode, not per request.
+            common::log::exhausted(format_args!("cannot open files: {e}"));
+            error(
+                out,
+                Status::SERVICE_UNAVAILABLE,
+                &canned,
+                &[("Retry-After", b"1")],
+            )
+        }
         Err(e) => {
             common::log::error(format_args!("reading '{relative}': {e}"));
             error(out, Status::INTERNAL_SERVER_ERROR, &canned, &[])

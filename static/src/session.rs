@@ -80,6 +80,10 @@ pub struct Conn {
     phase: Phase,
     /// Request-body bytes still to be read and dropped.
     discard: u64,
+    /// When the body being dropped began. All of it must arrive within the header timeout
+    /// from here: an inactivity timeout alone would let a client that sends a byte every few
+    /// seconds (slow-body attacks) hold the connection for as long as its body lasts.
+    discard_since: Instant,
     last_activity: Instant,
     /// When queued bytes last reached the kernel: the send timeout counts from here, so a
     /// client that never reads cannot keep the connection by trickling bytes at us.
@@ -119,6 +123,7 @@ impl Service for StaticService {
             read_closed: false,
             phase: Phase::Open,
             discard: 0,
+            discard_since: cx.now,
             last_activity: cx.now,
             last_write: cx.now,
             head_started: None,
@@ -188,7 +193,8 @@ impl Service for StaticService {
             return Flow::Continue;
         }
         if conn.discard > 0 {
-            return if idle_for >= s.header_timeout {
+            let discarding_for = cx.now.saturating_duration_since(conn.discard_since);
+            return if discarding_for >= s.header_timeout {
                 Flow::Close
             } else {
                 Flow::Continue
@@ -202,7 +208,10 @@ impl Service for StaticService {
         } else {
             s.idle_timeout
         };
-        if cx.draining || idle_for >= limit {
+        if cx.draining {
+            return self.drain_idle(cx, conn);
+        }
+        if idle_for >= limit {
             return Flow::Close;
         }
         // Give memory back only here, not after every response: freeing and reallocating
@@ -268,6 +277,26 @@ impl Conn {
 }
 
 impl StaticService {
+    /// Shutdown began while `conn` looked idle. A request may still wait unread in its socket
+    /// (it arrived after the last event was handled, or the connection was just taken from the
+    /// listen backlog): read once and answer it, with `Connection: close`, before closing. A
+    /// request the client finished writing before the signal is never dropped this way.
+    fn drain_idle(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
+        conn.ready.readable = true;
+        if self.drive(cx, conn) == Flow::Close {
+            return Flow::Close;
+        }
+        let idle = conn.phase == Phase::Open
+            && !conn.has_output()
+            && conn.input.is_empty()
+            && conn.discard == 0;
+        if idle {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
+    }
+
     /// Makes the progress possible without blocking, within the fairness budget, then waits
     /// for the next event.
     fn drive(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
@@ -431,6 +460,7 @@ impl StaticService {
             conn.input.consume(head_len);
             conn.sending = sent.file;
             conn.discard = discard;
+            conn.discard_since = cx.now;
             conn.head_started = (!conn.input.is_empty() && discard == 0).then_some(cx.now);
             progressed = true;
             if !keep_alive {

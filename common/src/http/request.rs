@@ -198,14 +198,31 @@ pub fn parse<'b>(
 }
 
 /// For a partial head: is it already over a limit?
+///
+/// Only what the complete head would be refused for too: the verdict must not depend on how
+/// the bytes were split into reads. (Judging the partial request line by its whole length
+/// refused a long method that, read in one piece, was an acceptable head.)
 fn incomplete_verdict(buf: &[u8], limits: &Limits) -> Option<ParseError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    match line_end {
-        // Still inside the request line: a target that cannot fit is a 414, not a 431.
-        None if buf.len() > limits.max_target + 64 => Some(ParseError::UriTooLong),
-        _ if buf.len() >= limits.max_head => Some(ParseError::HeadTooLarge),
-        _ => None,
+    // httparse skips empty lines before the request line; so do we.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = buf.get(start..).unwrap_or_default();
+    if !line.contains(&b'\n') {
+        // Still inside the request line: a target that already cannot fit is a 414, not a 431.
+        if let Some(sp) = line.iter().position(|&b| b == b' ') {
+            let target = line.get(sp + 1..).unwrap_or_default();
+            let target_len = target
+                .iter()
+                .position(|&b| b == b' ')
+                .unwrap_or(target.len());
+            if target_len > limits.max_target {
+                return Some(ParseError::UriTooLong);
+            }
+        }
     }
+    (buf.len() >= limits.max_head).then_some(ParseError::HeadTooLarge)
 }
 
 fn map_httparse_error(err: httparse::Error, buf: &[u8], limits: &Limits) -> ParseError {
@@ -261,10 +278,25 @@ fn target_form(method: &str, target: &[u8]) -> Result<TargetForm, ParseError> {
         return Ok(TargetForm::Authority);
     }
     let lower = target.get(..8).map(|p| p.to_ascii_lowercase());
-    match lower.as_deref() {
-        Some(p) if p.starts_with(b"http://") || p == b"https://" => Ok(TargetForm::Absolute),
-        _ => Err(ParseError::BadRequest("invalid request-target")),
+    let after_scheme = match lower.as_deref() {
+        Some(p) if p.starts_with(b"http://") => target.get(7..),
+        Some(p) if p == b"https://" => target.get(8..),
+        _ => None,
     }
+    .ok_or(ParseError::BadRequest("invalid request-target"))?;
+    // The authority must be a valid Host: RFC 9110 section 4.2.1 says an http(s) URI with an
+    // empty host MUST be rejected, and section 4.2.4 that userinfo (`user@`) SHOULD be treated
+    // as an error, since it only serves to disguise the authority. Refusing here keeps every
+    // later reader of the target (routing, path resolution) from interpreting it its own way.
+    let end = after_scheme
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(after_scheme.len());
+    let authority = after_scheme.get(..end).unwrap_or_default();
+    if authority.is_empty() || authority.first() == Some(&b':') || !is_valid_host(authority) {
+        return Err(ParseError::BadRequest("invalid authority in absolute-form"));
+    }
+    Ok(TargetForm::Absolute)
 }
 
 /// RFC 9112 section 3.2: HTTP/1.1 requests carry exactly one valid `Host`; HTTP/1.0 at most one.
@@ -524,6 +556,8 @@ mod tests {
         assert_eq!(status(long_target.as_bytes()), 414);
         let partial_target = format!("GET /{}", "a".repeat(5000));
         assert_eq!(status(partial_target.as_bytes()), 414);
+        let partial_target = format!("\r\nGET /{} HTTP/1.", "a".repeat(5000));
+        assert_eq!(status(partial_target.as_bytes()), 414);
         let big = format!(
             "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
             "b".repeat(9000)
@@ -540,12 +574,44 @@ mod tests {
     }
 
     #[test]
+    fn verdict_does_not_depend_on_read_splits() {
+        // Found by fuzz/fuzz_targets/request_head.rs: a long method used to make the partial
+        // request line a 414 while the same head read in one piece was accepted.
+        let raw = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "A".repeat(4200));
+        assert!(run(raw.as_bytes()).unwrap().is_some());
+        for cut in 1..raw.len() {
+            assert_eq!(
+                run(&raw.as_bytes()[..cut]),
+                Ok(None),
+                "prefix of {cut} bytes"
+            );
+        }
+    }
+
+    #[test]
     fn versions_and_forms() {
         assert_eq!(status(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
         assert_eq!(status(b"GET / HTTX/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
         assert_eq!(status(b"GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+        assert_eq!(
+            status(b"GET HTTPS://a:8443?q HTTP/1.1\r\nHost: a\r\n\r\n"),
+            200
+        );
+        assert_eq!(
+            status(b"GET http://[::1]:80/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+            200
+        );
+        // Found by tests/adversarial (rl-absolute-*): empty hosts and userinfo.
+        assert_eq!(status(b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status(b"GET http://?x HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status(b"GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(
+            status(b"GET http://u@evil/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+            400
+        );
+        assert_eq!(status(b"GET http://a#f HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status(b"GET a/x HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status(b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status(b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# bench/static.sh: `static` against nginx, same files, same CPU, one worker each, one run.
+#
+#   bench/static.sh                 # ~2.5 minutes with the defaults
+#   DURATION=5s RUNS=1 LOGS=0 bench/static.sh
+#
+# What it does
+#   - builds `static` (cargo build --release -p static-server, the repo's target/)
+#   - writes a docroot in a temp dir: page.html (1 KiB) and big.bin (64 MiB)
+#   - starts `static --workers 1 --log-format off` and nginx (worker_processes 1, access_log
+#     off), both pinned to CPU $SERVER_CPU; wrk (1 thread) runs pinned to CPU $CLIENT_CPU
+#   - warms both up, then measures each case RUNS times, alternating servers, and keeps the
+#     best run (max req/s and MB/s, min p99); a run disturbed by other processes on the
+#     machine (CPU used on the two cores by anything else > NOISE_LIMIT=10% of a core) is
+#     repeated (NOISE_RETRIES=3, NOISE_BUDGET=900 s); figures still disturbed are marked (*)
+#   - the 64 MiB file is fetched with wrk and, when python3 exists, with bench/bulk.py
+#     (1 MiB reads): wrk reads 8 KiB at a time and saturates its core first
+#   - with LOGS=1, a second req/s row with access logs ON for both (static: combined to
+#     stdout, batched per event-loop turn; nginx: combined to a file, buffer=32k flush=1s,
+#     the closest nginx equivalent)
+#   - prints metric | static | nginx | ratio | target | result. Exits 0 whatever the figures
+#     (it is a report); non-zero only when something broke.
+#
+# nginx is tuned as a user who cares would run it: sendfile on, tcp_nopush on, tcp_nodelay on,
+# keepalive_requests 1000000, access_log off, open_file_cache ON (nginx's best case: no
+# open/stat per request, while `static` stats every request to notice edits).
+#
+# Environment (defaults): DURATION=10s CONNS=64 (1 KiB page, keep-alive), BIG_DURATION=10s
+# BIG_CONNS=4 (64 MiB file), WARMUP=3s, RUNS=2, LOGS=1, IMAGE=static, SERVER_CPU=0,
+# CLIENT_CPU=1, WRK_THREADS=1, BASE_PORT=18400, KEEP_TMP=0 (1 keeps the temp dir).
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+BIG_DURATION=${BIG_DURATION:-10s}
+BIG_CONNS=${BIG_CONNS:-4}
+WARMUP=${WARMUP:-3s}
+RUNS=${RUNS:-2}
+LOGS=${LOGS:-1}
+IMAGE=${IMAGE:-static}
+
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+[[ -x $NGINX ]] || die "nginx is missing (apt-get install -y nginx-light)"
+
+bench_init static
+HAVE_BULK=0
+have python3 && HAVE_BULK=1
+cd "$REPO"
+
+say "==> cargo build --release -p static-server"
+cargo build --release -p static-server 2>"$BENCH_TMP/build.log" || { cat "$BENCH_TMP/build.log" >&2; die "build failed"; }
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+BIN=$TARGET_DIR/release/static
+[[ -x $BIN ]] || die "$BIN was not built"
+
+# ---- content -----------------------------------------------------------------------------
+ROOT=$BENCH_TMP/root
+mkdir -p "$ROOT"
+{
+    printf '<!doctype html>\n<html><head><title>bench</title></head><body>\n'
+    printf '<p>%s</p>\n' "$(head -c 2000 /dev/zero | tr '\0' 'x')"
+} | head -c 1008 >"$ROOT/page.html"
+printf '\n</body></html>\n' >>"$ROOT/page.html"
+head -c $((64 << 20)) /dev/urandom >"$ROOT/big.bin"
+chmod -R a+rX "$ROOT"
+PAGE_SIZE=$(stat -c %s "$ROOT/page.html")
+BIG_SIZE=$(stat -c %s "$ROOT/big.bin")
+((PAGE_SIZE == 1024)) || die "page.html is $PAGE_SIZE bytes"
+
+# ---- servers -----------------------------------------------------------------------------
+# start_static LOGFORMAT: sets S_PID, S_PORT.
+start_static() {
+    pick_port S_PORT
+    spawn "$SERVER_CPU" "static-$1" "$BIN" --listen "127.0.0.1:$S_PORT" --root "$ROOT" \
+        --workers 1 --log-format "$1"
+    S_PID=$SPAWNED
+    wait_http "http://127.0.0.1:$S_PORT/page.html"
+}
+
+# start_nginx on|off: sets N_PID (master), N_WORKER, N_PORT.
+start_nginx() {
+    pick_port N_PORT
+    local dir=$BENCH_TMP/nginx-$1 log="access_log off;"
+    mkdir -p "$dir"
+    [[ $1 == on ]] && log="access_log $dir/access.log combined buffer=32k flush=1s;"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events {
+    worker_connections 4096;
+    use epoll;
+}
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    $log
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65s;
+    keepalive_requests 1000000;
+    server_tokens off;
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_min_uses 1;
+    open_file_cache_errors on;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+        listen 127.0.0.1:$N_PORT;
+        root $ROOT;
+    }
+}
+EOF
+    "$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/test.err" ||
+        { cat "$dir/test.err" "$dir/error.log" >&2 2>/dev/null; die "nginx config test failed"; }
+    spawn "$SERVER_CPU" "nginx-$1" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+    N_PID=$SPAWNED
+    N_WORKER=$(child_of "$N_PID")
+    wait_http "http://127.0.0.1:$N_PORT/page.html"
+}
+
+# check_same NAME PORT: both files come back whole; prints the response head size.
+check_content() {
+    local name=$1 port=$2 got
+    got=$(curl -fsS -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/page.html")
+    [[ $got == "200 $PAGE_SIZE" ]] || die "$name: page.html gave '$got'"
+    got=$(curl -fsS -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/big.bin")
+    [[ $got == "200 $BIG_SIZE" ]] || die "$name: big.bin gave '$got'"
+    curl -fsS -o /dev/null -w '%{size_header}' "http://127.0.0.1:$port/page.html"
+}
+
+say "==> machine: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r)"
+say "==> $("$NGINX" -v 2>&1), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), static $("$BIN" --version | cut -d' ' -f2)"
+say "==> servers on CPU $SERVER_CPU, wrk ($WRK_THREADS thread) on CPU $CLIENT_CPU; 1 KiB: $CONNS conns x $DURATION; 64 MiB: $BIG_CONNS conns x $BIG_DURATION; best of $RUNS"
+
+wait_quiet
+start_static off
+start_nginx off
+# Idle RSS: right after startup and one request.
+R[static.idle_kb]=$(proc_kb "$S_PID" VmRSS)
+R[nginx.idle_kb]=$(proc_kb "$N_WORKER" VmRSS)
+R[nginx.master_idle_kb]=$(proc_kb "$N_PID" VmRSS)
+R[static.head]=$(check_content static "$S_PORT")
+R[nginx.head]=$(check_content nginx "$N_PORT")
+
+S_PAGE=http://127.0.0.1:$S_PORT/page.html
+N_PAGE=http://127.0.0.1:$N_PORT/page.html
+S_BIG=http://127.0.0.1:$S_PORT/big.bin
+N_BIG=http://127.0.0.1:$N_PORT/big.bin
+
+say "==> warm-up ($WARMUP each)"
+run_wrk "$CONNS" "$WARMUP" "$S_PAGE" "$S_PID" >/dev/null
+run_wrk "$CONNS" "$WARMUP" "$N_PAGE" "$N_WORKER" >/dev/null
+run_wrk "$BIG_CONNS" "$WARMUP" "$S_BIG" "$S_PID" >/dev/null
+run_wrk "$BIG_CONNS" "$WARMUP" "$N_BIG" "$N_WORKER" >/dev/null
+
+say "==> 1 KiB page, keep-alive, $CONNS connections"
+for ((i = 1; i <= RUNS; i++)); do
+    measure static.small "$CONNS" "$DURATION" "$S_PAGE" "$S_PID"
+    measure nginx.small "$CONNS" "$DURATION" "$N_PAGE" "$N_WORKER"
+done
+say "==> 64 MiB file, keep-alive, $BIG_CONNS connections"
+for ((i = 1; i <= RUNS; i++)); do
+    measure static.big "$BIG_CONNS" "$BIG_DURATION" "$S_BIG" "$S_PID"
+    measure nginx.big "$BIG_CONNS" "$BIG_DURATION" "$N_BIG" "$N_WORKER"
+done
+if ((HAVE_BULK)); then
+    say "==> 64 MiB file, $BIG_CONNS connections, bench/bulk.py (1 MiB reads; wrk's 8 KiB reads cap it)"
+    LOADGEN=bulk run_wrk "$BIG_CONNS" "$WARMUP" "$S_BIG" "$S_PID" >/dev/null
+    LOADGEN=bulk run_wrk "$BIG_CONNS" "$WARMUP" "$N_BIG" "$N_WORKER" >/dev/null
+    for ((i = 1; i <= RUNS; i++)); do
+        LOADGEN=bulk measure static.bulk "$BIG_CONNS" "$BIG_DURATION" "$S_BIG" "$S_PID"
+        LOADGEN=bulk measure nginx.bulk "$BIG_CONNS" "$BIG_DURATION" "$N_BIG" "$N_WORKER"
+    done
+fi
+R[static.peak_kb]=$(proc_kb "$S_PID" VmHWM)
+R[nginx.peak_kb]=$(proc_kb "$N_WORKER" VmHWM)
+R[static.after_kb]=$(proc_kb "$S_PID" VmRSS)
+stop "$S_PID"
+stop "$N_PID"
+
+if [[ $LOGS == 1 ]]; then
+    say "==> 1 KiB page with access logs ON (static: combined to stdout -> file; nginx: combined, buffer=32k flush=1s)"
+    start_static combined
+    start_nginx on
+    run_wrk "$CONNS" "$WARMUP" "http://127.0.0.1:$S_PORT/page.html" "$S_PID" >/dev/null
+    run_wrk "$CONNS" "$WARMUP" "http://127.0.0.1:$N_PORT/page.html" "$N_WORKER" >/dev/null
+    for ((i = 1; i <= RUNS; i++)); do
+        measure static.logs "$CONNS" "$DURATION" "http://127.0.0.1:$S_PORT/page.html" "$S_PID"
+        measure nginx.logs "$CONNS" "$DURATION" "http://127.0.0.1:$N_PORT/page.html" "$N_WORKER"
+    done
+    stop "$S_PID"
+    stop "$N_PID"
+    R[static.log_lines]=$(wc -l <"$BENCH_TMP/static-combined.out")
+    R[nginx.log_lines]=$(wc -l <"$BENCH_TMP/nginx-on/access.log")
+    note "access log lines written: static ${R[static.log_lines]}, nginx ${R[nginx.log_lines]}"
+fi
+
+# ---- the shipped (musl, static) binary's idle RSS -------------------------------------------
+MUSL=$TARGET_DIR/x86_64-unknown-linux-musl/release/static
+MUSL_IDLE=""
+if [[ -x $MUSL ]]; then
+    pick_port M_PORT
+    idle_rss MUSL_IDLE static-musl "http://127.0.0.1:$M_PORT/page.html" -- \
+        "$MUSL" --listen "127.0.0.1:$M_PORT" --root "$ROOT" --workers 1 --log-format off
+    MUSL_STALE=$(stale_note "$MUSL" "$REPO/static/src" "$REPO/common/src")
+fi
+
+# ---- sizes -------------------------------------------------------------------------------
+read -r IMG_SIZE IMG_NOTE <<<"$(image_size "$IMAGE" "$TARGET_DIR/x86_64-unknown-linux-musl/release/static")"
+MUSL_SIZE=n/a
+[[ -f $MUSL ]] && MUSL_SIZE=$(stat -c %s "$MUSL")
+GNU_SIZE=$(stat -c %s "$BIN")
+NGINX_SIZE=$(stat -c %s "$(readlink -f "$NGINX")")
+
+# ---- table -------------------------------------------------------------------------------
+errs() { echo $(( ${R[$1.small.errors]:-0} + ${R[$1.big.errors]:-0} + ${R[$1.bulk.errors]:-0} + ${R[$1.logs.errors]:-0} )); }
+fmt_rps() { fmt_int "${R[$1.rps]:-}"; }
+r_small=$(ratio "${R[static.small.rps]}" "${R[nginx.small.rps]}")
+r_big=$(ratio "${R[static.big.mbps]}" "${R[nginx.big.mbps]}")
+row "req/s, 1 KiB page, logs off" "$(fmt_rps static.small)$(mark static.small)" "$(fmt_rps nginx.small)$(mark nginx.small)" "$r_small" ">= 1.30x nginx" "$(at_least "$r_small" 1.3)"
+if [[ $LOGS == 1 ]]; then
+    r_logs=$(ratio "${R[static.logs.rps]}" "${R[nginx.logs.rps]}")
+    row "req/s, 1 KiB page, logs ON" "$(fmt_rps static.logs)$(mark static.logs)" "$(fmt_rps nginx.logs)$(mark nginx.logs)" "$r_logs" "(info)" "-"
+fi
+row "p99, 1 KiB page (ms)" "${R[static.small.p99]}" "${R[nginx.small.p99]}" "$(ratio "${R[static.small.p99]}" "${R[nginx.small.p99]}")" "(info, lower is better)" "-"
+row "MB/s, 64 MiB file (wrk)" "${R[static.big.mbps]}$(mark static.big)" "${R[nginx.big.mbps]}$(mark nginx.big)" "$r_big" ">= 1.00x nginx" "$(at_least "$r_big" 1.0)"
+row "p99, 64 MiB file, wrk (ms)" "${R[static.big.p99]}" "${R[nginx.big.p99]}" "$(ratio "${R[static.big.p99]}" "${R[nginx.big.p99]}")" "(info, lower is better)" "-"
+if ((HAVE_BULK)); then
+    r_bulk=$(ratio "${R[static.bulk.mbps]}" "${R[nginx.bulk.mbps]}")
+    row "MB/s, 64 MiB file (bulk.py, 1 MiB reads)" "${R[static.bulk.mbps]}$(mark static.bulk)" "${R[nginx.bulk.mbps]}$(mark nginx.bulk)" "$r_bulk" ">= 1.00x nginx" "$(at_least "$r_bulk" 1.0)"
+fi
+row "idle RSS (startup + 1 request)" "$(kib_to_mib "${R[static.idle_kb]}")" "$(kib_to_mib "${R[nginx.idle_kb]}") (worker)" "$(ratio "${R[static.idle_kb]}" "${R[nginx.idle_kb]}")" "static < 2 MiB" "$(below "${R[static.idle_kb]}" 2048)"
+[[ -n $MUSL_IDLE ]] && row "idle RSS, musl build (as in the image)" "$(kib_to_mib "$MUSL_IDLE")" "$(kib_to_mib "${R[nginx.idle_kb]}") (worker)" "$(ratio "$MUSL_IDLE" "${R[nginx.idle_kb]}")" "static < 2 MiB" "$(below "$MUSL_IDLE" 2048)"
+row "peak RSS (VmHWM after runs)" "$(kib_to_mib "${R[static.peak_kb]}")" "$(kib_to_mib "${R[nginx.peak_kb]}") (worker)" "$(ratio "${R[static.peak_kb]}" "${R[nginx.peak_kb]}")" "(info)" "-"
+row "image size" "$(bytes_h "$IMG_SIZE")" "n/a" "-" "static < 1 MiB" "$(below "$IMG_SIZE" 1048576)"
+row "binary size (musl / glibc)" "$(bytes_h "$MUSL_SIZE") / $(bytes_h "$GNU_SIZE")" "$(bytes_h "$NGINX_SIZE") (+ libs)" "-" "(info)" "-"
+per_core() { awk -v r="${R[$1.rps]:-}" -v c="${R[$1.cpu]:-}" 'BEGIN { if (r == "" || c + 0 == 0) print "n/a"; else printf "%.0f\n", r * 100 / c }'; }
+eff_s=$(per_core static.small)
+eff_n=$(per_core nginx.small)
+row "req/s per busy server core, 1 KiB page" "$(fmt_int "$eff_s")" "$(fmt_int "$eff_n")" "$(ratio "$eff_s" "$eff_n")" "(info: req/s / server CPU)" "-"
+row "CPU % server / wrk / other, best 1 KiB run" "${R[static.small.cpu]} / ${R[static.small.wrk]} / ${R[static.small.foreign]}" "${R[nginx.small.cpu]} / ${R[nginx.small.wrk]} / ${R[nginx.small.foreign]}" "-" "(info)" "-"
+row "CPU % server / wrk / other, best 64 MiB run" "${R[static.big.cpu]} / ${R[static.big.wrk]} / ${R[static.big.foreign]}" "${R[nginx.big.cpu]} / ${R[nginx.big.wrk]} / ${R[nginx.big.foreign]}" "-" "(info)" "-"
+((HAVE_BULK)) && row "CPU % server / bulk.py / other, best 64 MiB" "${R[static.bulk.cpu]} / ${R[static.bulk.wrk]} / ${R[static.bulk.foreign]}" "${R[nginx.bulk.cpu]} / ${R[nginx.bulk.wrk]} / ${R[nginx.bulk.foreign]}" "-" "(info)" "-"
+row "response head bytes, 1 KiB page" "${R[static.head]}" "${R[nginx.head]}" "-" "(info)" "-"
+row "client errors (all measured runs)" "$(errs static)" "$(errs nginx)" "-" "0" "$( (( $(errs static) == 0 )) && echo PASS || echo FAIL)"
+
+echo
+echo "static vs nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') — 1 worker each on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU, best of $RUNS runs (max req/s and MB/s, min p99)"
+echo "1 KiB: $CONNS keep-alive connections x $DURATION; 64 MiB: $BIG_CONNS connections x $BIG_DURATION; MB = 10^6 bytes"
+echo
+print_table "$(printf '%s\t%s\t%s\t%s\t%s\t%s' metric static nginx ratio target result)"
+echo
+echo "notes:"
+echo "  - nginx: sendfile, tcp_nopush, tcp_nodelay, keepalive_requests 1000000, access_log off,"
+echo "    open_file_cache ON (its best case: no open/stat per request; static stats every request)."
+echo "  - RSS: static = the process; nginx = its worker (the master adds $(kib_to_mib "${R[nginx.master_idle_kb]}"))."
+echo "  - static RSS after the runs: $(kib_to_mib "${R[static.after_kb]}"). The measured build is glibc-linked"
+echo "    (cargo build --release): its RSS counts ~1.5-2 MiB of shared libc pages; the musl row is the"
+echo "    static binary the image ships$( [[ -x $MUSL ]] && echo "${MUSL_STALE:-}" || echo " (not built: scripts/build.sh static)")."
+echo "  - image: $IMG_NOTE"
+[[ -z $QUIET_WARNING ]] || echo "  - WARNING: $QUIET_WARNING."
+noisy=0
+for k in static.small nginx.small static.big nginx.big static.bulk nginx.bulk static.logs nginx.logs; do noisy=$((noisy + ${R[$k.noisy]:-0})); done
+((noisy == 0)) || echo "  - WARNING: (*) $noisy measured run(s) stayed disturbed by other processes (> ${NOISE_LIMIT}% of a core) after retries:
+    the figures marked (*) are unreliable; 'req/s per busy server core' holds up better under contention."
+echo "  - CPU %: of one core over the run; 'other' = CPU on the two benchmark cores used by anything"
+echo "    else on the machine. wrk near 100% means the load generator, not the server, was the"
+echo "    limit: then 'req/s per busy server core' is the fairer efficiency comparison."
+exit 0
