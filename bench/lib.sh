@@ -248,6 +248,7 @@ measure() {
     foreign=$best_foreign
     rps=$(kv "$line" rps)
     if [[ -z ${R[$key.rps]:-} ]] || awk -v a="$rps" -v b="${R[$key.rps]}" 'BEGIN { exit !(a > b) }'; then
+        R[$key.best_noisy]=$((foreign > NOISE_LIMIT))
         R[$key.cpu]=$(kv "$line" cpu)
         R[$key.wrk]=$(kv "$line" wrk)
         R[$key.known]=$(kv "$line" known)
@@ -344,5 +345,6 @@ stale_note() {
     return 0
 }
 
-# mark KEY: " (*)" when the kept run of KEY was still disturbed by other processes.
-mark() { ((${R[$1.noisy]:-0} > 0)) && echo " (*)"; return 0; }
+# mark KEY: " (*)" when the best run of KEY (the one whose figures are shown) was still
+# disturbed by other processes.
+mark() { ((${R[$1.best_noisy]:-0} > 0)) && echo " (*)"; return 0; }

@@ -32,8 +32,10 @@ pkgs=(musl-tools podman runc podman-compose netavark aardvark-dns iptables
 if [[ $minimal != 1 ]]; then
     # Test suites: jq (JSON logs), nginx/haproxy/wrk (comparisons, load),
     # chromium (screenshots), slowhttptest (slow-client attacks), fonts for
-    # readable screenshots.
-    pkgs+=(jq nginx-light haproxy wrk chromium slowhttptest fonts-dejavu-core procps)
+    # readable screenshots; testssl.sh and h2load (nghttp2-client) for the adversarial TLS
+    # scan and million-request memory check; util-linux for unshare (upstream move test).
+    pkgs+=(jq nginx-light haproxy wrk chromium slowhttptest fonts-dejavu-core procps
+           testssl.sh nghttp2-client util-linux)
     if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
         pkgs+=(python3-venv)
     fi
