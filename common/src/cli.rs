@@ -35,7 +35,13 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("address '{s}' resolves to nothing"))
 }
 
-/// `10`, `10s`, `500ms`, `2m` (seconds by default). Zero is refused: a zero timeout is a typo.
+/// The longest duration any flag takes. Every deadline is `now + duration`; a bound keeps that
+/// sum far from overflowing `Instant` (which would panic, and with `panic = "abort"` end the
+/// process on the first request), and nobody means a timeout of more than a week.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `10`, `10s`, `500ms`, `2m`, `1h` (seconds by default). Zero is refused (a zero timeout is a
+/// typo), and so is anything above [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
@@ -44,14 +50,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("invalid duration '{s}'"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(format!("invalid duration '{s}' (use e.g. 500ms, 10s, 2m)")),
+    let seconds_per_unit = match unit {
+        "ms" => None,
+        "s" => Some(1),
+        "m" => Some(60),
+        "h" => Some(3600),
+        _ => {
+            return Err(format!(
+                "invalid duration '{s}' (use e.g. 500ms, 10s, 2m, 1h)"
+            ))
+        }
+    };
+    let d = match seconds_per_unit {
+        None => Duration::from_millis(n),
+        Some(k) => Duration::from_secs(n.saturating_mul(k)),
     };
     if d.is_zero() {
         return Err(format!("duration '{s}' must be greater than zero"));
+    }
+    if d > MAX_DURATION {
+        return Err(format!("duration '{s}' is too long (at most 168h)"));
     }
     Ok(d)
 }
@@ -187,7 +205,14 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("-1").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("5h").unwrap(), Duration::from_secs(5 * 3600));
+        assert!(parse_duration("5d").is_err());
+        // Found by review: `now + 2^64 s` overflowed Instant and aborted the process.
+        for huge in ["18446744073709551615", "99999999999m", "169h", "604801"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("too long"), "{huge}: {e}");
+        }
+        assert_eq!(parse_duration("168h").unwrap(), MAX_DURATION);
         assert!(parse_duration("").is_err());
     }
 

@@ -14,14 +14,20 @@
 //!   directions busy can otherwise hold the worker indefinitely). To yield before reaching
 //!   `WouldBlock`, re-arm the socket with `reregister` and the *same* token and interest: that
 //!   is not an interest change, and the kernel queues an event if the socket is still ready.
-//! - Tokens: slot `i` owns tokens `2i` (client side) and `2i + 1` (upstream side). A slot freed
-//!   during a batch of events is reused only after the batch, so a stale event can never reach
-//!   a new connection.
+//! - Tokens: slot `i` owns token `2i` (client side) and tokens `2i + 1 + (generation << 40)`
+//!   (upstream side). A slot freed during a batch of events is reused only after the batch, so a
+//!   stale event can never reach a new connection. An upstream socket can be replaced inside one
+//!   batch (a round-robin switch, a reconnect), so each upstream registration gets a fresh
+//!   generation through [`Cx::register_upstream`], and a connection ignores an event whose
+//!   token is not the one its current upstream socket was registered with.
 //! - Accepting pauses at the connection limit and on EMFILE/ENFILE (either logged once per
 //!   episode through `log::exhausted`, however many connections meet it) and
 //!   resumes when a connection closes or on the next sweep.
 //! - [`Service::tick`] runs for every connection once per sweep (every second; more often while
-//!   draining): that is where header, idle and upstream timeouts are enforced.
+//!   draining): that is where header, idle and upstream timeouts are enforced. A one-second
+//!   sweep rather than a timer wheel: every timeout here is seconds long, and one pass over the
+//!   slots per second costs less than keeping a wheel in step with every read and write.
+//!   [`Service::worker_tick`] runs once per sweep for the worker itself.
 //! - SIGTERM/SIGINT: the listen backlog is accepted, listeners are closed, `Cx::draining`
 //!   becomes true and every connection is ticked at once; services finish in-flight exchanges
 //!   and close idle connections, after reading once more from them (a request that arrived
@@ -66,12 +72,46 @@ pub struct Cx<'a> {
     /// Shutdown has begun: finish what is in flight, start nothing new, keep nothing alive.
     pub draining: bool,
     slot: usize,
+    generation: &'a mut usize,
 }
 
+/// Bits of a token below the upstream generation: side (bit 0) and slot.
+const SLOT_BITS: u32 = 40;
+const SLOT_MASK: usize = (1 << SLOT_BITS) - 1;
+/// Generations wrap below bit 63, so no connection token reaches the listener tokens.
+const GENERATION_MASK: usize = (1 << 23) - 1;
+
+/// Both directions, edge-triggered: the only interest any socket is registered with.
+const BOTH: Interest = Interest::READABLE.add(Interest::WRITABLE);
+
 impl Cx<'_> {
-    /// The token for one of this connection's sockets.
-    pub fn token(&self, side: Side) -> Token {
-        Token(self.slot * 2 + usize::from(side == Side::Upstream))
+    /// Registers this connection's client socket (readable and writable) and returns its token.
+    pub fn register_client(&self, socket: &mut TcpStream) -> io::Result<Token> {
+        let token = Token(self.slot * 2);
+        self.registry.register(socket, token, BOTH)?;
+        Ok(token)
+    }
+
+    /// Registers a new upstream socket of this connection under a token that no earlier
+    /// upstream socket of the slot had (see the module doc) and returns it.
+    pub fn register_upstream(&mut self, socket: &mut TcpStream) -> io::Result<Token> {
+        *self.generation = (*self.generation + 1) & GENERATION_MASK;
+        let token = Token((*self.generation << SLOT_BITS) | (self.slot * 2 + 1));
+        self.registry.register(socket, token, BOTH)?;
+        Ok(token)
+    }
+
+    /// Re-arms a socket that is still ready but was left to yield to other connections: the
+    /// same token and interest, so not an interest change; the kernel queues an event if the
+    /// socket is ready, which brings the connection back on a later turn of the loop.
+    pub fn rearm(&self, socket: &mut TcpStream, token: Token) -> io::Result<()> {
+        self.registry.reregister(socket, token, BOTH)
+    }
+
+    /// Removes a socket from the poller before it is dropped or pooled.
+    pub fn deregister(&self, socket: &mut TcpStream) {
+        // Fails only for a socket that was never registered; nothing to undo then.
+        let _ = self.registry.deregister(socket);
     }
 }
 
@@ -80,8 +120,7 @@ pub trait Service {
     type Conn;
 
     /// A client connection was accepted on listener number `listener`. Register `stream` with
-    /// `cx.registry` under `cx.token(Side::Client)` (readable and writable), or return `None`
-    /// to drop it.
+    /// [`Cx::register_client`], or return `None` to drop it.
     fn accept(
         &mut self,
         cx: &mut Cx,
@@ -90,11 +129,18 @@ pub trait Service {
         listener: usize,
     ) -> Option<Self::Conn>;
 
-    /// The kernel reported readiness on one side of `conn`.
+    /// The kernel reported readiness on one side of `conn`. For the upstream side, compare
+    /// `event.token()` with the token of the current upstream socket: it may be stale.
     fn ready(&mut self, cx: &mut Cx, conn: &mut Self::Conn, side: Side, event: &Event) -> Flow;
 
     /// Periodic check: timeouts, and closing idle connections while draining.
     fn tick(&mut self, cx: &mut Cx, conn: &mut Self::Conn) -> Flow;
+
+    /// Periodic work of the worker itself, once per sweep before the connections are ticked,
+    /// whether or not any connection is open (expiring pooled upstream connections, say).
+    fn worker_tick(&mut self, now: Instant) {
+        let _ = now;
+    }
 
     /// The connection is done: deregister its sockets (dropping them closes them).
     fn close(&mut self, cx: &mut Cx, conn: Self::Conn);
@@ -199,6 +245,8 @@ where
             })
             .collect()
     });
+    // The last access-log lines of the drain are still queued for the writer thread.
+    log::flush_pending(Duration::from_secs(2));
     results.into_iter().collect()
 }
 
@@ -246,6 +294,8 @@ struct Worker<S: Service> {
     accept_paused: bool,
     date: DateCache,
     log: AccessLog,
+    /// The last upstream-token generation handed out.
+    generation: usize,
 }
 
 impl<S: Service> Worker<S> {
@@ -278,6 +328,7 @@ impl<S: Service> Worker<S> {
             live: 0,
             accept_paused: false,
             date: DateCache::new(),
+            generation: 0,
         })
     }
 
@@ -347,9 +398,11 @@ impl<S: Service> Worker<S> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn cx<'a>(
         registry: &'a Registry,
         log: &'a mut AccessLog,
+        generation: &'a mut usize,
         now: Instant,
         date: &'a [u8; 29],
         draining: bool,
@@ -362,6 +415,7 @@ impl<S: Service> Worker<S> {
             log,
             draining,
             slot,
+            generation,
         }
     }
 
@@ -373,7 +427,7 @@ impl<S: Service> Worker<S> {
         date: &[u8; 29],
         draining: bool,
     ) {
-        let slot = token / 2;
+        let slot = (token & SLOT_MASK) / 2;
         let side = if token % 2 == 0 {
             Side::Client
         } else {
@@ -385,6 +439,7 @@ impl<S: Service> Worker<S> {
         let mut cx = Self::cx(
             self.poll.registry(),
             &mut self.log,
+            &mut self.generation,
             now,
             date,
             draining,
@@ -400,6 +455,7 @@ impl<S: Service> Worker<S> {
             let mut cx = Self::cx(
                 self.poll.registry(),
                 &mut self.log,
+                &mut self.generation,
                 now,
                 date,
                 draining,
@@ -419,11 +475,13 @@ impl<S: Service> Worker<S> {
             log::still_exhausted();
         }
         log::exhaustion_sweep();
+        self.service.worker_tick(now);
         for slot in 0..self.slots.len() {
             if let Some(conn) = self.slots[slot].as_mut() {
                 let mut cx = Self::cx(
                     self.poll.registry(),
                     &mut self.log,
+                    &mut self.generation,
                     now,
                     date,
                     draining,
@@ -497,7 +555,15 @@ impl<S: Service> Worker<S> {
                 self.slots.len() - 1
             }
         };
-        let mut cx = Self::cx(self.poll.registry(), &mut self.log, now, date, false, slot);
+        let mut cx = Self::cx(
+            self.poll.registry(),
+            &mut self.log,
+            &mut self.generation,
+            now,
+            date,
+            false,
+            slot,
+        );
         match self.service.accept(&mut cx, stream, peer, listener) {
             Some(conn) => {
                 self.slots[slot] = Some(conn);

@@ -5,6 +5,8 @@
 //!   graceful shutdown; its module doc is the loop contract every service follows.
 //! - [`buffer`]: bounded byte queues for socket I/O.
 //! - [`transport`]: "read/write until WouldBlock" over plain TCP (the proxy adds TLS).
+//! - [`conn`]: what every connection does alike: socket endpoint with readiness, closing and
+//!   lingering, header and idle timeouts, the fairness budget.
 //! - [`http`]: request-head parsing with limits and RFC 9112 framing rules, response heads,
 //!   canned errors, dates, statuses.
 //! - [`log`]: batched access log; [`cli`]: shared flags; [`health`]: the `health` subcommand.
@@ -12,6 +14,7 @@
 
 pub mod buffer;
 pub mod cli;
+pub mod conn;
 pub mod event_loop;
 pub mod health;
 pub mod http;

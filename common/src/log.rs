@@ -1,12 +1,19 @@
-//! The access log: one line per request, batched per worker and written to stdout once per
-//! event-loop turn (or when the batch grows large), so logging costs no syscall per request
-//! under load. Bytes that come from the client are escaped, so a request cannot forge log lines.
-//! Errors go to stderr at once through [`error`]; they are rare by construction. Resource
-//! exhaustion is the exception (every connection of a flood runs into it), so it is reported
-//! through [`exhausted`], which logs once per episode.
+//! The access log: one line per request, batched per worker and handed once per event-loop turn
+//! (or when the batch grows large) to a writer thread, so logging costs no syscall per request
+//! under load and a worker never blocks on its output. Bytes that come from the client are
+//! escaped, so a request cannot forge log lines.
+//!
+//! Nothing here blocks a worker: a stalled reader of stdout (a full pipe, a paused log
+//! collector) stalls only the writer thread. Its queue is bounded ([`QUEUE_BATCHES`]); batches
+//! that do not fit are dropped and counted, and the writer reports the count on stderr once it
+//! can write again. Errors go through the same thread ([`error`]); they are rare by
+//! construction. Resource exhaustion is the exception (every connection of a flood runs into
+//! it), so it is reported through [`exhausted`], which logs once per episode.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::http::request::Version;
@@ -80,25 +87,109 @@ impl AccessLog {
         }
     }
 
-    /// Writes the batch to stdout.
+    /// Hands the batch to the writer thread (never blocks; see the module doc).
     pub fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
         }
-        if let Err(e) = crate::sys::write_all_fd(1, &self.batch) {
-            error(format_args!("access log write failed: {e}"));
-        }
-        self.batch.clear();
-        if self.batch.capacity() > 4 * FLUSH_AT {
-            self.batch.shrink_to(FLUSH_AT);
+        let lines = self.batch.iter().filter(|&&b| b == b'\n').count() as u64;
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(1024));
+        submit(Msg::Stdout(batch), lines);
+    }
+}
+
+/// Batches (and error lines) waiting for the writer thread at most: a stalled stdout costs at
+/// most this many batches of memory (each about [`FLUSH_AT`] bytes or less).
+pub const QUEUE_BATCHES: usize = 64;
+
+enum Msg {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// Answered once everything queued before it was written.
+    Flushed(SyncSender<()>),
+}
+
+/// Lines dropped because the queue was full, not yet reported.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+static WRITER: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
+
+fn writer() -> Option<&'static SyncSender<Msg>> {
+    WRITER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
+            std::thread::Builder::new()
+                .name("log-writer".into())
+                .spawn(move || write_loop(rx))
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+fn submit(msg: Msg, lines: u64) {
+    let Some(tx) = writer() else {
+        return;
+    };
+    match tx.try_send(msg) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            DROPPED.fetch_add(lines.max(1), Ordering::Relaxed);
         }
     }
 }
 
-/// Writes an error line to stderr right away.
+/// The writer thread: the only place that writes (and may block on) stdout and stderr.
+fn write_loop(rx: Receiver<Msg>) {
+    for msg in rx {
+        match msg {
+            Msg::Stdout(bytes) => {
+                let _ = crate::sys::write_all_fd(1, &bytes);
+            }
+            Msg::Stderr(bytes) => {
+                let _ = crate::sys::write_all_fd(2, &bytes);
+            }
+            Msg::Flushed(done) => {
+                let _ = done.send(());
+            }
+        }
+        let dropped = DROPPED.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let line = format!("error: log output was not being read: {dropped} line(s) dropped\n");
+            let _ = crate::sys::write_all_fd(2, line.as_bytes());
+        }
+    }
+}
+
+/// Waits (at most `within`) until everything queued so far is written: called once when the
+/// process is about to exit, so the last lines are not lost. A stalled stdout gives up.
+pub fn flush_pending(within: Duration) {
+    let Some(tx) = writer() else {
+        return;
+    };
+    let (done_tx, done_rx) = mpsc::sync_channel(1);
+    let deadline = Instant::now() + within;
+    let mut msg = Msg::Flushed(done_tx);
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => break,
+            Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                msg = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+}
+
+/// Queues an error line for stderr (never blocks the caller).
 pub fn error(args: std::fmt::Arguments) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "error: {args}");
+    submit(Msg::Stderr(format!("error: {args}\n").into_bytes()), 1);
+}
+
+/// Queues an informational line for stderr (never blocks the caller).
+pub fn notice(args: std::fmt::Arguments) {
+    submit(Msg::Stderr(format!("{args}\n").into_bytes()), 1);
 }
 
 /// An exhaustion episode ends after this long without a report.

@@ -86,6 +86,24 @@ pub trait Transport {
         false
     }
 
+    /// Whether the last [`Transport::write_from`] that returned `WouldBlock` stopped on a full
+    /// socket (a writable event will come), rather than on the transport itself (rustls holding
+    /// all the plaintext it may before its handshake completes).
+    fn write_blocked(&self) -> bool {
+        true
+    }
+
+    /// Whether the end of input seen was an orderly one. TLS: close_notify came before the FIN;
+    /// without it an attacker (or a crash) may have cut the stream. Plain TCP cannot tell.
+    fn clean_eof(&self) -> bool {
+        true
+    }
+
+    /// Whether a TLS handshake is still in progress.
+    fn is_handshaking(&self) -> bool {
+        false
+    }
+
     /// Starts an orderly close of our sending side (TLS close_notify, then FIN).
     fn close_write(&mut self);
 

@@ -1,32 +1,37 @@
-//! Proxy header rewriting (`proxy::forward`) in both directions, with the framing decisions that
-//! feed it (`proxy::framing`).
+//! The proxy's request and response plans (`proxy::plan`, `proxy::response`): the very functions
+//! the proxy runs, from a raw head to the head the other side receives.
 //!
-//! Input: a raw message head. One starting with `HTTP/` is an upstream response (parsed with
-//! httparse as the proxy does); anything else is a client request (parsed with the servers'
-//! own request parser). Heads the parsers refuse are not rewritten and so are skipped. The last
-//! byte picks the variations (HTTPS, HEAD, HTTP/1.0 client, upstream-host, ...).
+//! Input: a raw message head. One starting with `HTTP/` is an upstream response; anything else
+//! is a client request (parsed with the servers' own request parser). Heads the parsers refuse
+//! are skipped. The last byte picks the variations (HTTPS, HEAD, HTTP/1.0 client, trusted
+//! peer, ...).
 //!
-//! Invariants on the rewritten head:
+//! Invariants on what an upstream receives:
 //! - it parses back completely as one HTTP/1.1 message head;
-//! - no hop-by-hop field survives: `Connection` (except the proxy's own `upgrade` / `close` /
-//!   `keep-alive`), `Keep-Alive`, `TE`, `Trailer`, `Proxy-*`, any field the sender's `Connection`
-//!   header names, `Upgrade` (except for a WebSocket), `Expect`;
-//! - `Transfer-Encoding` and `Content-Length` appear exactly when the proxy's framing says so,
-//!   once, with its value (never both);
-//! - exactly one `Host` (requests) / one `Date` (responses); `X-Forwarded-*` are the proxy's;
+//! - its path is normalised (no `.`/`..` segments, no escaped unreserved characters, no
+//!   encoded separators) and lies under the route it was routed by;
+//! - no hop-by-hop field survives: `Connection` (except the proxy's own `upgrade`),
+//!   `Keep-Alive`, `TE`, `Trailer`, `Proxy-*`, any field the sender's `Connection` header
+//!   names, `Upgrade` (except for a WebSocket), `Expect`;
+//! - `Transfer-Encoding` and `Content-Length` appear exactly when the framing says so;
+//! - exactly one `Host`; from an untrusted peer, forwarding fields are the proxy's alone
+//!   (`X-Forwarded-For` is the peer address);
 //! - every end-to-end field is passed on unchanged and in order; no value holds CR or LF.
+//! And on what a client receives: one complete head, one `Date`, framing fields matching the
+//! plan, nothing the upstream's `Connection` named.
 #![no_main]
 
 use std::net::IpAddr;
 
 use common::buffer::Buffer;
 use common::http::headers::{self, has_token};
-use common::http::request::{self, header_storage, Framing, Limits, Version};
+use common::http::request::{self, header_storage, Framing, Limits};
 use libfuzzer_sys::fuzz_target;
-use proxy::forward::{
-    is_websocket, write_request_head, write_response_head, RequestRewrite, ResponseRewrite,
-};
-use proxy::framing::{self, client_framing, In, Out};
+use proxy::forward::is_websocket;
+use proxy::framing::{In, Out};
+use proxy::plan::{self, Action, Plan, Scratch};
+use proxy::response::{self, Parsed};
+use proxy::routes::Routes;
 
 const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
 
@@ -97,6 +102,26 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
+/// Names a client may not set when the peer is not trusted (in their `-` spelling).
+const FORWARDING: [&str; 11] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+];
+
+fn is_forwarding(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('_', "-");
+    FORWARDING.contains(&n.as_str())
+}
+
 fn request(data: &[u8], knob: u8) {
     let mut storage = header_storage();
     let Ok(Some(head)) = request::parse(data, &mut storage, &Limits::default()) else {
@@ -108,40 +133,72 @@ fn request(data: &[u8], knob: u8) {
         Framing::Length(n) => Out::Length(n),
         Framing::Chunked => Out::Chunked,
     };
-    let websocket = head.upgrade && is_websocket(hs);
-    let upstream_host = knob & 1 != 0;
-    let client_ip: IpAddr = if knob & 2 != 0 {
+    let routes = Routes::parse([
+        "/a=http://up-a:8080/base",
+        "/k=http://up-k:81;keep-prefix",
+        "/h=http://up-h:82;upstream-host",
+    ])
+    .expect("routes");
+    let trusted = knob & 8 != 0;
+    let peer: IpAddr = if knob & 2 != 0 {
         "2001:db8::7".parse().expect("ip")
     } else {
         "192.0.2.7".parse().expect("ip")
     };
-    let r = RequestRewrite {
-        method: head.method,
-        target: head.target,
-        host: if upstream_host {
-            b"up.internal:8080"
-        } else {
-            head.host
-        },
-        client_host: head.host,
-        client_ip,
+    let context = plan::Context {
+        routes: &routes,
+        health_path: b"/healthz",
         https: knob & 4 != 0,
-        http10: head.version == Version::Http10,
-        body,
-        websocket,
+        redirect_https: (knob & 16 != 0).then_some(8443),
+        max_body: u64::MAX,
+        peer,
+        trusted,
     };
+    let mut plan = Plan::default();
+    plan.make(&head, &context, &mut Scratch::default());
+    let Action::Forward { route } = plan.action else {
+        return;
+    };
+    let r = &routes.routes[route];
+    let upstream = &routes.upstreams[r.upstreams[0]];
     let mut out = Buffer::new(1 << 20);
-    write_request_head(&mut out, hs, &r);
+    plan.write_upstream_head(&mut out, r, upstream);
     let mut back = [httparse::EMPTY_HEADER; 256];
     let fields = reparse(out.filled(), &mut back, false);
 
-    assert!(out.filled().starts_with(
-        [head.method.as_bytes(), b" ", head.target, b" HTTP/1.1\r\n"]
-            .concat()
-            .as_slice()
-    ));
+    // The request line: the method, a normalised path under the route, HTTP/1.1.
+    let line_end = out.filled().iter().position(|&b| b == b'\r').expect("line");
+    let line = &out.filled()[..line_end];
+    assert!(line.starts_with(head.method.as_bytes()) && line.ends_with(b" HTTP/1.1"));
+    let target = &line[head.method.len() + 1..line.len() - 9];
+    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+    let expected_prefix: &[u8] = if r.strip {
+        upstream.base.as_bytes()
+    } else {
+        r.prefix.as_bytes()
+    };
+    assert!(
+        path.starts_with(expected_prefix),
+        "{path:?} outside {expected_prefix:?}"
+    );
+    for segment in path.split(|&b| b == b'/') {
+        assert!(
+            segment != b"." && segment != b"..",
+            "dot segment in {path:?}"
+        );
+    }
+    let lower = path.to_ascii_lowercase();
+    for bad in [&b"%2e"[..], b"%2f", b"%5c", b"\\"] {
+        assert!(
+            !lower.windows(bad.len()).any(|w| w == bad),
+            "{bad:?} in {path:?}"
+        );
+    }
+
     assert_eq!(count(&fields, "host"), 1);
-    assert_eq!(value(&fields, "host"), Some(r.host));
+    if r.upstream_host {
+        assert_eq!(value(&fields, "host"), Some(upstream.authority.as_bytes()));
+    }
     for name in ["keep-alive", "te", "trailer", "expect"] {
         assert_eq!(count(&fields, name), 0, "{name} forwarded");
     }
@@ -149,13 +206,10 @@ fn request(data: &[u8], knob: u8) {
         !fields.iter().any(|(n, _)| n.starts_with("proxy-")),
         "Proxy-* forwarded"
     );
+    let websocket = head.upgrade && is_websocket(hs);
     if websocket {
         assert_eq!(count(&fields, "connection"), 1);
         assert_eq!(value(&fields, "connection"), Some(&b"upgrade"[..]));
-        assert_eq!(
-            count(&fields, "upgrade"),
-            headers::values(hs, "upgrade").count()
-        );
     } else {
         assert_eq!(count(&fields, "connection"), 0, "Connection forwarded");
         assert_eq!(count(&fields, "upgrade"), 0, "Upgrade forwarded");
@@ -164,9 +218,39 @@ fn request(data: &[u8], knob: u8) {
 
     let xff = value(&fields, "x-forwarded-for").expect("X-Forwarded-For");
     assert_eq!(count(&fields, "x-forwarded-for"), 1);
-    assert!(xff.ends_with(client_ip.to_string().as_bytes()));
-    assert_eq!(count(&fields, "x-forwarded-proto"), 1);
-    assert!(count(&fields, "x-forwarded-host") <= 1);
+    assert!(xff.ends_with(peer.to_string().as_bytes()));
+    if !trusted {
+        assert_eq!(
+            xff,
+            peer.to_string().as_bytes(),
+            "a client's X-Forwarded-For passed"
+        );
+        for (name, value) in &fields {
+            if is_forwarding(name) {
+                // Only the proxy's own values: one of each, derived from the connection.
+                assert_eq!(count(&fields, name), 1, "{name} repeated");
+                assert!(!name.contains('_'));
+                if name == "x-real-ip" {
+                    assert_eq!(value.as_slice(), peer.to_string().as_bytes());
+                }
+            }
+        }
+        for name in [
+            "forwarded",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-client-ip",
+        ] {
+            assert_eq!(
+                count(&fields, name),
+                0,
+                "{name} passed from an untrusted client"
+            );
+        }
+    }
+    assert!(!fields
+        .iter()
+        .any(|(n, _)| n.contains('_') && is_forwarding(n)));
     assert_eq!(count(&fields, "via"), 1);
     let via = value(&fields, "via").expect("Via");
     if named_by(hs, "via") {
@@ -175,30 +259,20 @@ fn request(data: &[u8], knob: u8) {
     }
 
     // End-to-end fields: all of them, unchanged, in order, and nothing else.
-    let rewritten = [
-        "host",
-        "upgrade",
-        "expect",
-        "via",
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-forwarded-host",
-    ];
+    let rewritten = ["host", "upgrade", "expect", "via"];
     let expected: Vec<(String, Vec<u8>)> = hs
         .iter()
         .filter(|h| {
             let n = h.name.to_ascii_lowercase();
             !hop_by_hop(&n)
                 && !rewritten.contains(&n.as_str())
+                && !is_forwarding(&n)
                 && !(n != "host" && named_by(hs, &n))
         })
         .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
         .collect();
     let ours = [
         "host",
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-forwarded-host",
         "via",
         "content-length",
         "transfer-encoding",
@@ -207,7 +281,7 @@ fn request(data: &[u8], knob: u8) {
     ];
     let passed: Vec<(String, Vec<u8>)> = fields
         .iter()
-        .filter(|(n, _)| !ours.contains(&n.as_str()))
+        .filter(|(n, _)| !ours.contains(&n.as_str()) && !is_forwarding(n))
         .cloned()
         .collect();
     assert_eq!(passed, expected, "end-to-end fields changed");
@@ -219,56 +293,44 @@ fn response(data: &[u8], knob: u8) {
     let Ok(httparse::Status::Complete(_)) = resp.parse(data) else {
         return;
     };
-    let status = resp.code.unwrap_or(0);
     let hs = resp.headers;
-    let head_request = knob & 1 != 0;
-    let client_http10 = knob & 2 != 0;
-    let upgrade = status == 101 && knob & 4 != 0;
     let hsts = (knob & 8 != 0).then_some(&b"max-age=1"[..]);
-    if (100..200).contains(&status) && !upgrade {
-        return; // interim responses are consumed by the proxy, never rewritten
-    }
-    let framing = if upgrade {
-        framing::ResponseFraming {
-            body: In::None,
-            reusable: false,
-        }
-    } else {
-        match framing::response_framing(status, head_request, hs) {
-            Ok(f) => f,
-            Err(_) => return, // a 502 instead
-        }
+    let context = response::Context {
+        head_request: knob & 1 != 0,
+        websocket: knob & 4 != 0,
+        client_http10: knob & 2 != 0,
+        client_keep_alive: knob & 16 != 0,
+        date: DATE,
+        hsts,
     };
+    let mut out = Buffer::new(1 << 20);
+    let Ok(Parsed::Final(plan)) = response::plan_response(data, &context, &mut out) else {
+        assert!(
+            out.is_empty(),
+            "a head written for a response that is not forwarded"
+        );
+        return;
+    };
+    let status = plan.status;
+    let upgrade = plan.upgrade;
+    assert!((200..=599).contains(&status) || (status == 101 && context.websocket));
     let has_te = headers::find(hs, "transfer-encoding").is_some();
     let has_cl = headers::find(hs, "content-length").is_some();
     if has_te && has_cl {
         assert!(
-            !framing.reusable,
+            !plan.reusable,
             "CL+TE response left the connection reusable"
         );
     }
-    if head_request || status == 204 || status == 304 {
-        assert_eq!(framing.body, In::None, "a body where none can be");
+    if context.head_request || status == 204 || status == 304 {
+        assert_eq!(plan.body, In::None, "a body where none can be");
     }
-    let out_framing = client_framing(framing.body, !client_http10);
-    let passthrough_length = (framing.body == In::None && status >= 200 && status != 204)
-        .then(|| headers::find(hs, "content-length").and_then(request::parse_content_length))
-        .flatten();
-    let keep_alive = knob & 16 != 0 && out_framing != Out::Close;
-    let r = ResponseRewrite {
-        status,
-        reason: resp.reason.unwrap_or("").as_bytes(),
-        upstream_http10: resp.version == Some(0),
-        body: out_framing,
-        passthrough_length,
-        keep_alive,
-        client_http10,
-        date: DATE,
-        hsts,
-        upgrade,
-    };
-    let mut out = Buffer::new(1 << 20);
-    write_response_head(&mut out, hs, &r);
+    if plan.out == Out::Close {
+        assert!(
+            !plan.keep_alive,
+            "a close-delimited body on a kept connection"
+        );
+    }
     let mut back = [httparse::EMPTY_HEADER; 256];
     let fields = reparse(out.filled(), &mut back, true);
 
@@ -281,23 +343,24 @@ fn response(data: &[u8], knob: u8) {
     );
     assert_eq!(
         count(&fields, "connection"),
-        usize::from(upgrade || !keep_alive || client_http10)
+        usize::from(upgrade || !plan.keep_alive || context.client_http10)
     );
     if upgrade {
         assert_eq!(value(&fields, "connection"), Some(&b"upgrade"[..]));
     } else {
         assert_eq!(count(&fields, "upgrade"), 0, "Upgrade forwarded");
     }
-    match (out_framing, passthrough_length) {
-        (Out::None, Some(n)) => {
-            assert_eq!(count(&fields, "content-length"), 1);
-            assert_eq!(
-                value(&fields, "content-length"),
-                Some(n.to_string().as_bytes())
-            );
-            assert_eq!(count(&fields, "transfer-encoding"), 0);
-        }
-        (body, _) => check_body_fields(&fields, body),
+    let passthrough = plan.out == Out::None
+        && status >= 200
+        && status != 204
+        && headers::find(hs, "content-length")
+            .and_then(request::parse_content_length)
+            .is_some();
+    if !passthrough {
+        check_body_fields(&fields, plan.out);
+    } else {
+        assert_eq!(count(&fields, "content-length"), 1);
+        assert_eq!(count(&fields, "transfer-encoding"), 0);
     }
     let upstream_dates = if named_by(hs, "date") {
         0

@@ -10,15 +10,17 @@
 //! - a route matches only on a segment boundary (`/a` matches `/a` and `/a/x`, never `/ab`),
 //!   and the match is the longest such prefix (reference implementation below);
 //! - `split_target` yields a path starting with `/` and a query that is empty or starts with `?`;
-//! - the upstream target is `base` + `/`-rooted rest (+ query) and never loses the separator;
+//! - the normalised path (`proxy::normalize`) starts with `/`, holds no dot segment and
+//!   normalises to itself;
 //! - the HTTPS redirect location is `https://` + exactly the client's host name (+ port), so
 //!   a crafted `Host` can never redirect elsewhere, and holds no white space or controls;
 //! - parsed tables are well-formed (prefixes, indices, sorted longest first).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use proxy::normalize::normalize_path;
 use proxy::pages::{https_location, index_page};
-use proxy::routes::{split_target, upstream_target, Match, Routes};
+use proxy::routes::{split_target, Match, Routes};
 
 const FIXED: &[&str] = &[
     "/=http://root:1/r",
@@ -119,21 +121,16 @@ fn check_target(t: &Routes, target: &[u8]) {
     let got = t.find(path);
     assert_eq!(got, expected, "path {:?}", String::from_utf8_lossy(path));
 
-    if let Match::Forward { route } = got {
-        let r = &t.routes[route];
-        for &u in &r.upstreams {
-            let base = &t.upstreams[u].base;
-            let mut out = Vec::new();
-            upstream_target(&mut out, base, r, path, query);
-            let rest = out
-                .strip_prefix(base.as_bytes())
-                .expect("upstream target starts with the base");
-            assert_eq!(rest.first(), Some(&b'/'), "lost the separator: {out:?}");
-            assert!(out.ends_with(query));
-            if !r.strip || r.prefix == "/" {
-                assert_eq!(&rest[..rest.len() - query.len()], path);
-            }
+    // What the proxy routes on: the normalised path, a fixed point without dot segments.
+    let (mut normalized, mut scratch) = (Vec::new(), Vec::new());
+    if normalize_path(path, &mut normalized, &mut scratch).is_ok() {
+        assert_eq!(normalized.first(), Some(&b'/'));
+        for segment in normalized.split(|&b| b == b'/') {
+            assert!(segment != b"." && segment != b"..", "{normalized:?}");
         }
+        let mut again = Vec::new();
+        normalize_path(&normalized, &mut again, &mut scratch).expect("normalised path refused");
+        assert_eq!(again, normalized, "normalisation is not idempotent");
     }
 }
 

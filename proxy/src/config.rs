@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::cli::{self, ServerOptions};
 
 use crate::routes::{Routes, ROUTE_HELP};
+use crate::trust::TrustedProxies;
 
 /// Everything the proxy was told to do.
 #[derive(Clone, Debug)]
@@ -27,6 +28,7 @@ pub struct Config {
     pub health_path: String,
     pub hsts: Option<String>,
     pub dns_ttl: Duration,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// What the command line asks for.
@@ -67,15 +69,25 @@ Options (each falls back to the environment variable shown):
                           [env PROXY_HSTS; default max-age=31536000]
   --dns-ttl DUR           how long resolved upstream addresses are used before a new lookup
                           [env PROXY_DNS_TTL; default 5s]
+  --trusted-proxies LIST  comma-separated CIDR ranges (10.0.0.0/8,fd00::/8) of proxies in front
+                          of this one, such as a load balancer: their X-Forwarded-For is kept
+                          and appended to, their X-Forwarded-Proto/-Host, X-Real-IP and
+                          Forwarded kept [env PROXY_TRUSTED_PROXIES; default: none]
 {shared}
   -h, --help              this text
   -V, --version           the version
 
 {ROUTE_HELP}
 
-Requests: hop-by-hop headers are removed both ways; X-Forwarded-For is appended to,
-X-Forwarded-Proto and X-Forwarded-Host are set, Via gets '1.1 proxy'; Host is passed through.
-Upstream Server and Date headers are kept. '/' lists the routes when no route covers it.
+Paths: routing and forwarding use the normalised path: escapes of unreserved characters
+decoded ('%2e' is '.'), dot segments removed ('/a/../b' is '/b'). 400 for a path that climbs
+above '/', an encoded '/' or '\' ('%2f', '%5c'), a raw '\', '..;' segments, or bad escapes.
+Requests: hop-by-hop headers are removed both ways. Forwarding headers (Forwarded,
+X-Forwarded-*, X-Real-IP, and their '_' spellings) from clients are removed and set afresh:
+X-Forwarded-For is the peer address, X-Forwarded-Proto the scheme, X-Forwarded-Host the host
+asked for, X-Real-IP the peer (see --trusted-proxies). Via gets '1.1 proxy'. Host is passed
+through (an absolute-form target's authority replaces it). Upstream Server and Date headers
+are kept. '/' lists the routes when no route covers it.
 Startup prints 'proxy: listening on http://ADDR' (and https://ADDR) to stderr; the access log
 goes to stdout. SIGTERM/SIGINT drain: stop accepting, finish in-flight requests, exit 0.
 Exit status 2 on a configuration or startup error.
@@ -102,7 +114,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// The proxy's own flags that take a value.
-const OWN_FLAGS: [&str; 12] = [
+const OWN_FLAGS: [&str; 13] = [
     "listen",
     "tls-listen",
     "cert",
@@ -115,6 +127,7 @@ const OWN_FLAGS: [&str; 12] = [
     "health-path",
     "hsts",
     "dns-ttl",
+    "trusted-proxies",
 ];
 
 struct Raw {
@@ -131,6 +144,7 @@ struct Raw {
     health_path: String,
     hsts: String,
     dns_ttl: String,
+    trusted_proxies: String,
 }
 
 impl Raw {
@@ -150,6 +164,7 @@ impl Raw {
             health_path: get("PROXY_HEALTH_PATH", "/healthz"),
             hsts: get("PROXY_HSTS", "max-age=31536000"),
             dns_ttl: get("PROXY_DNS_TTL", "5s"),
+            trusted_proxies: get("PROXY_TRUSTED_PROXIES", ""),
         }
     }
 }
@@ -191,6 +206,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
                     "health-path" => raw.health_path = value,
                     "hsts" => raw.hsts = value,
                     "dns-ttl" => raw.dns_ttl = value,
+                    "trusted-proxies" => raw.trusted_proxies = value,
                     other => {
                         if !server
                             .set(other, &value)
@@ -259,6 +275,8 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         health_path,
         hsts,
         dns_ttl: cli::parse_duration(&raw.dns_ttl).map_err(|e| format!("--dns-ttl: {e}"))?,
+        trusted_proxies: TrustedProxies::parse(&raw.trusted_proxies)
+            .map_err(|e| format!("--trusted-proxies: {e}"))?,
     })))
 }
 

@@ -1,583 +1,608 @@
-//! The upstream-facing half of a session: getting an upstream connection (the one already
-//! attached, a pooled one, or a new non-blocking connect with failover), writing the rewritten
-//! request head, reading and re-framing the response, retrying an idempotent request once when a
-//! reused connection turns out dead, 502/504 answers, WebSocket tunnelling, and returning
-//! healthy connections to the pool.
+//! One request forwarded to an upstream: getting a connection (the one kept from the previous
+//! exchange, a pooled one, or a new non-blocking connect with failover), sending the head the
+//! plan wrote and streaming the request body, reading and re-framing the response, retrying a
+//! replayable request once a reused connection turns out dead, and the exchange's deadlines.
 //!
-//! Decisions are delegated to the pure modules (`forward`, `framing`, `routes`); this file only
-//! sequences them against the sockets of one [`Conn`].
+//! It never writes to the client except the response itself: what went wrong is reported as a
+//! [`Failure`], and the client connection (`client.rs`) decides what the client sees. Decisions
+//! are the pure modules' (`plan`, `response`, `framing`).
 
 use std::io;
+use std::time::{Duration, Instant};
 
-use common::event_loop::{Cx, Side};
-use common::http::headers::{self, has_token};
-use common::http::request::{self, header_storage, parse_content_length, Version, MAX_HEADERS};
+use common::buffer::Buffer;
+use common::conn::InputEnd;
+use common::event_loop::Cx;
+use common::http::request::Version;
 use common::http::status::Status;
-use common::transport::ReadOutcome;
-use mio::Interest;
 
-use crate::forward::{self, RequestRewrite, ResponseRewrite};
-use crate::framing::{self, Body, In, Out};
-use crate::routes;
+use crate::framing::{Body, BodyError, In, Out};
+use crate::plan::Plan;
+use crate::response::{self, Parsed, ResponsePlan};
 use crate::service::Proxy;
-use crate::session::{tunnel_copy, Close, Conn, State, Step, Up};
-use crate::stream::Stream;
+use crate::upstream_conn::{Connect, Phase, UpstreamConn};
 
-/// Most header lines accepted in an upstream response head.
-const MAX_RESPONSE_HEADERS: usize = 100;
+/// Stop writing response heads and bodies to the client while this much is queued for it.
+pub const OUTPUT_HIGH_WATER: usize = 32 * 1024;
+/// The slowest request body accepted, in bytes per second, as Apache's mod_reqtimeout
+/// `MinRate`: a body must arrive within the header timeout plus one second per this many
+/// bytes received (see [`Exchange::body_too_slow`]).
+const MIN_BODY_RATE: u64 = 1024;
 
-impl Conn {
-    /// Gets a connection to an upstream of the current route: the attached one if it is the
-    /// upstream round robin picked, else a pooled one, else a new connection.
-    pub fn acquire(&mut self, p: &mut Proxy, cx: &mut Cx, avoid: Option<usize>) -> Step {
-        let Some(route) = p.shared.config.routes.routes.get(self.ex.route) else {
-            return Err(Close);
+/// What the exchange sees of the client connection.
+pub struct ClientSide<'a> {
+    pub cin: &'a mut Buffer,
+    pub cout: &'a mut Buffer,
+    pub input_end: InputEnd,
+    pub plan: &'a Plan,
+    pub https: bool,
+}
+
+/// How an exchange failed, and so what the client gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing of the response was sent yet: answer with `status`; keep the connection when
+    /// `keep_alive`.
+    Answer { status: Status, keep_alive: bool },
+    /// The response was cut after it started: it must not look complete. Where the close of
+    /// the connection delimits it, the connection is reset rather than closed.
+    Cut {
+        status: u16,
+        bytes: u64,
+        close_delimited: bool,
+    },
+    /// The client left in the middle of its request body.
+    ClientGone,
+}
+
+/// A finished exchange.
+pub struct Finished {
+    pub status: u16,
+    pub bytes: u64,
+    pub keep_alive: bool,
+    /// The upstream connection, when it may carry another request.
+    pub upstream: Option<UpstreamConn>,
+}
+
+/// What one step of an exchange came to.
+pub enum Step {
+    Progress(bool),
+    Finished(Finished),
+    /// A 101 answered the WebSocket request: its head is queued for the client, and the
+    /// connection becomes a tunnel.
+    Upgraded(UpstreamConn),
+    Failed(Failure),
+}
+
+enum Response {
+    Awaiting,
+    Streaming { plan: ResponsePlan, body: Body },
+}
+
+pub struct Exchange {
+    pub route: usize,
+    /// The upstream of the current (or last) attempt, for the access log.
+    pub upstream: usize,
+    up: Option<UpstreamConn>,
+    request: Body,
+    response: Response,
+    /// Connection attempts that failed.
+    attempts: u8,
+    /// Connections that ended before any response.
+    lost: u8,
+    /// When anything last moved in this exchange: the inactivity timeout counts from here.
+    last_progress: Instant,
+    /// When the upstream became ready for the request: the body's time budget counts from here.
+    body_since: Instant,
+}
+
+impl Exchange {
+    /// Starts forwarding the planned request through `route`. `kept` is the upstream
+    /// connection of the previous exchange on this client connection, if it may be reused.
+    pub fn start(
+        route: usize,
+        plan: &Plan,
+        kept: Option<UpstreamConn>,
+        p: &mut Proxy,
+        cx: &mut Cx,
+    ) -> Result<Exchange, (Failure, usize)> {
+        let mut ex = Exchange {
+            route,
+            upstream: 0,
+            up: None,
+            request: Body::new(
+                plan.body,
+                plan.body == In::Chunked,
+                p.shared.config.max_body,
+            ),
+            response: Response::Awaiting,
+            attempts: 0,
+            lost: 0,
+            last_progress: cx.now,
+            body_since: cx.now,
         };
-        let id = p.ups.pick(self.ex.route, route, avoid, cx.now);
-        self.ex.upstream = id;
-        if let Some(up) = &mut self.up {
-            if up.id == id && !up.connecting && !up.eof && !up.write_failed && !self.ex.retried {
-                up.reused = true;
-                return self.upstream_ready(p, cx);
-            }
+        match ex.acquire(plan, kept, None, p, cx) {
+            Ok(()) => Ok(ex),
+            Err(failure) => Err((failure, ex.upstream)),
         }
-        self.detach_upstream(p, cx);
-        if !self.ex.retried {
-            if let Some(mut stream) = p.ups.take(id, cx.now) {
-                stream.ready.readable = false;
-                stream.ready.writable = true;
-                stream.ready.hup = false;
-                if self.attach(cx, stream, id, false) {
-                    if let Some(up) = &mut self.up {
-                        up.reused = true;
-                    }
-                    return self.upstream_ready(p, cx);
-                }
-            }
-        }
-        self.connect(p, cx, id)
     }
 
-    /// Starts a new connection to `id`, failing over to other addresses/upstreams when the
+    /// The upstream connection, for events and re-arming.
+    pub fn upstream_conn(&mut self) -> Option<&mut UpstreamConn> {
+        self.up.as_mut()
+    }
+
+    pub fn response_started(&self) -> bool {
+        matches!(self.response, Response::Streaming { .. })
+    }
+
+    /// Gets a connection to an upstream of the route: the kept one if round robin picked its
+    /// upstream and it is still quiet, else a pooled one, else a new connection. A retry
+    /// after a lost connection always opens a new one.
+    fn acquire(
+        &mut self,
+        plan: &Plan,
+        kept: Option<UpstreamConn>,
+        avoid: Option<usize>,
+        p: &mut Proxy,
+        cx: &mut Cx,
+    ) -> Result<(), Failure> {
+        let shared = p.shared.clone();
+        let Some(route) = shared.config.routes.routes.get(self.route) else {
+            return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
+        };
+        let id = p.ups.pick(self.route, route, avoid, cx.now);
+        self.upstream = id;
+        if let Some(mut conn) = kept {
+            if conn.id == id && self.lost == 0 && conn.still_quiet() {
+                conn.phase = Phase::Open { reused: true };
+                self.ready(conn, plan, p, cx);
+                return Ok(());
+            }
+            conn.release(cx, &mut p.ups);
+        }
+        if self.lost == 0 {
+            if let Some(io) = p.ups.take(id, cx.now) {
+                if let Ok(conn) = UpstreamConn::register(cx, io, id, Phase::Open { reused: true }) {
+                    self.ready(conn, plan, p, cx);
+                    return Ok(());
+                }
+            }
+        }
+        self.connect(id, plan, p, cx)
+    }
+
+    /// Starts a new connection to `id`, failing over to other addresses and upstreams when the
     /// connect call itself fails.
-    fn connect(&mut self, p: &mut Proxy, cx: &mut Cx, mut id: usize) -> Step {
+    fn connect(
+        &mut self,
+        mut id: usize,
+        plan: &Plan,
+        p: &mut Proxy,
+        cx: &mut Cx,
+    ) -> Result<(), Failure> {
+        let shared = p.shared.clone();
+        let config = &shared.config;
         loop {
-            let shared = &*p.shared;
-            match p.ups.connect(
-                id,
-                &shared.config.routes,
-                &shared.resolver,
-                &shared.client_tls,
-            ) {
-                Ok((stream, _addr)) => {
-                    if self.attach(cx, stream, id, true) {
-                        self.ex.upstream = id;
-                        self.ex.deadline = cx.now + shared.config.connect_timeout;
-                        self.state = State::Connecting;
-                        return Ok(true);
+            self.upstream = id;
+            match p
+                .ups
+                .connect(id, &config.routes, &shared.resolver, &shared.client_tls)
+            {
+                Ok((io, _addr)) => {
+                    let deadline = cx.now + config.connect_timeout;
+                    if let Ok(conn) =
+                        UpstreamConn::register(cx, io, id, Phase::Connecting { deadline })
+                    {
+                        self.up = Some(conn);
+                        return Ok(());
                     }
                 }
+                // The name never resolved: no other address to try.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    // The name never resolved: no other address to try.
-                    self.ex.attempts = u8::MAX;
+                    return Err(self.gateway_error(plan, Status::BAD_GATEWAY))
                 }
                 Err(e) if common::event_loop::is_resource_exhaustion(&e) => {
                     // Out of descriptors here: not the upstream's fault, so it is not marked
                     // down. Pooled idle connections are descriptors this worker can give back
-                    // at once (the connection limit does not count them); retry once freed.
+                    // at once; retry once they are freed.
                     common::log::exhausted(format_args!("cannot connect to upstreams: {e}"));
                     if p.ups.drop_idle() == 0 {
-                        self.gateway_error(p, cx, Status::SERVICE_UNAVAILABLE);
-                        return Ok(true);
+                        return Err(self.gateway_error(plan, Status::SERVICE_UNAVAILABLE));
                     }
                     continue;
                 }
                 Err(_) => {}
             }
-            p.ups
-                .failed(id, &shared.config.routes, &shared.resolver, cx.now);
-            self.ex.attempts = self.ex.attempts.saturating_add(1);
-            if self.ex.attempts >= self.max_attempts(p) {
-                self.gateway_error(p, cx, Status::BAD_GATEWAY);
-                return Ok(true);
+            p.ups.failed(id, &config.routes, &shared.resolver, cx.now);
+            self.attempts = self.attempts.saturating_add(1);
+            if self.attempts >= self.max_attempts(p) {
+                return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
             }
-            let Some(route) = p.shared.config.routes.routes.get(self.ex.route) else {
-                return Err(Close);
+            let Some(route) = config.routes.routes.get(self.route) else {
+                return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
             };
-            id = p.ups.pick(self.ex.route, route, Some(id), cx.now);
+            id = p.ups.pick(self.route, route, Some(id), cx.now);
         }
     }
 
+    /// Tries per request: every upstream of the route once, plus one, at most four.
     fn max_attempts(&self, p: &Proxy) -> u8 {
         let n = p
             .shared
             .config
             .routes
             .routes
-            .get(self.ex.route)
+            .get(self.route)
             .map_or(1, |r| r.upstreams.len());
         (n + 1).min(4) as u8
     }
 
-    /// Registers `stream` as this connection's upstream socket.
-    fn attach(&mut self, cx: &mut Cx, mut stream: Stream, id: usize, connecting: bool) -> bool {
-        let token = cx.token(Side::Upstream);
-        if cx
-            .registry
-            .register(
-                stream.socket(),
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .is_err()
+    /// The connection is usable: queue the request head.
+    fn ready(&mut self, mut conn: UpstreamConn, plan: &Plan, p: &Proxy, cx: &Cx) {
+        let routes = &p.shared.config.routes;
+        if let (Some(route), Some(upstream)) =
+            (routes.routes.get(self.route), routes.upstreams.get(conn.id))
         {
-            return false;
+            conn.output.clear();
+            plan.write_upstream_head(&mut conn.output, route, upstream);
         }
-        self.up = Some(Up {
-            stream,
-            id,
-            connecting,
-            reused: false,
-            eof: false,
-            read_failed: false,
-            write_failed: false,
-        });
-        true
+        self.body_since = cx.now;
+        self.last_progress = cx.now;
+        self.up = Some(conn);
     }
 
-    /// Completes a non-blocking connect once the socket reports writable (or an error).
-    pub fn check_connect(&mut self, p: &mut Proxy, cx: &mut Cx) -> Step {
-        let Some(up) = &mut self.up else {
-            return Ok(false);
-        };
-        if !up.connecting || !(up.stream.ready.writable || up.stream.ready.hup) {
-            return Ok(false);
+    fn gateway_error(&self, plan: &Plan, status: Status) -> Failure {
+        Failure::Answer {
+            status,
+            keep_alive: plan.keep_alive && plan.body == In::None,
         }
-        let sock = up.stream.socket();
-        let failed = match sock.take_error() {
-            Ok(Some(_)) | Err(_) => true,
-            Ok(None) => match sock.peer_addr() {
-                Ok(_) => false,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected && !up.stream.ready.hup => {
-                    up.stream.ready.writable = false;
-                    return Ok(false);
-                }
-                Err(_) => true,
-            },
-        };
-        if failed {
-            self.connect_failed(p, cx);
-            return Ok(true);
-        }
-        up.connecting = false;
-        p.ups.succeeded(up.id);
-        self.upstream_ready(p, cx)
     }
 
-    /// The connection attempt failed or timed out: try another address or upstream, or answer
-    /// 502 (504 after a timeout).
-    pub fn connect_failed(&mut self, p: &mut Proxy, cx: &mut Cx) {
-        let id = self.ex.upstream;
-        self.drop_upstream(cx);
+    /// The attempt failed or timed out: try another address or upstream, or give up with 502
+    /// (504 after a timeout).
+    fn connect_failed(
+        &mut self,
+        plan: &Plan,
+        timed_out: bool,
+        p: &mut Proxy,
+        cx: &mut Cx,
+    ) -> Result<(), Failure> {
+        if let Some(conn) = self.up.take() {
+            conn.close(cx);
+        }
+        let id = self.upstream;
         p.ups
             .failed(id, &p.shared.config.routes, &p.shared.resolver, cx.now);
-        self.ex.attempts = self.ex.attempts.saturating_add(1);
-        if self.ex.attempts >= self.max_attempts(p) {
-            let status = if self.ex.timed_out {
+        self.attempts = self.attempts.saturating_add(1);
+        if self.attempts >= self.max_attempts(p) {
+            let status = if timed_out {
                 Status::GATEWAY_TIMEOUT
             } else {
                 Status::BAD_GATEWAY
             };
-            self.gateway_error(p, cx, status);
-            return;
+            return Err(self.gateway_error(plan, status));
         }
-        let _ = self.acquire(p, cx, Some(id));
+        self.acquire(plan, None, Some(id), p, cx)
     }
 
-    /// The upstream connection is usable: send the request head.
-    fn upstream_ready(&mut self, p: &mut Proxy, cx: &mut Cx) -> Step {
-        self.state = State::Exchange;
-        self.ex.deadline = cx.now + p.shared.config.upstream_timeout;
-        self.ex.since = cx.now;
-        self.uin.clear();
-        self.uout.clear();
-        if !self.write_upstream_head(p) {
-            return Err(Close);
-        }
-        Ok(true)
-    }
-
-    /// Writes the rewritten request head into `uout`; the client head is re-parsed from `cin`,
-    /// where it stays until then (and, for replayable requests, until the response arrives).
-    fn write_upstream_head(&mut self, p: &mut Proxy) -> bool {
-        let shared = &*p.shared;
-        let routes = &shared.config.routes;
-        let (Some(route), Some(up)) = (
-            routes.routes.get(self.ex.route),
-            routes.upstreams.get(self.ex.upstream),
-        ) else {
-            return false;
+    /// The upstream closed or failed before sending a response: send a replayable request
+    /// (RFC 9110 section 9.2.2) again on a new connection, at most twice; else 502. A reused
+    /// connection closing is the usual race with the upstream's idle timeout, so the same
+    /// upstream is tried again. A new connection ending without a word means the upstream
+    /// itself failed: it is skipped for a while and the retry goes to another upstream of the
+    /// route when there is one, so requests in flight when an upstream dies are not lost.
+    fn lost(&mut self, plan: &Plan, p: &mut Proxy, cx: &mut Cx) -> Result<(), Failure> {
+        let Some(conn) = self.up.take() else {
+            return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
         };
-        let mut storage: [httparse::Header<'_>; MAX_HEADERS] = header_storage();
-        let limits = request::Limits::default();
-        let Ok(Some(head)) = request::parse(self.cin.filled(), &mut storage, &limits) else {
-            return false;
-        };
-        let (path, query) = routes::split_target(head.target);
-        p.scratch.clear();
-        routes::upstream_target(&mut p.scratch, &up.base, route, path, query);
-        let host = if route.upstream_host || head.host.is_empty() {
-            up.authority.as_bytes()
-        } else {
-            head.host
-        };
-        let rewrite = RequestRewrite {
-            method: head.method,
-            target: &p.scratch,
-            host,
-            client_host: head.host,
-            client_ip: self.peer.ip(),
-            https: self.https,
-            http10: head.version == Version::Http10,
-            body: framing::request_out(self.ex.req_in),
-            websocket: self.ex.websocket,
-        };
-        forward::write_request_head(&mut self.uout, head.headers, &rewrite);
-        if !self.ex.replayable {
-            self.cin.consume(self.ex.head_len);
-            self.ex.head_in_cin = false;
+        let reused = conn.is_reused();
+        conn.close(cx);
+        if !plan.replayable || self.lost >= 2 {
+            return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
         }
-        true
-    }
-
-    pub fn write_upstream(&mut self, cx: &mut Cx) -> Step {
-        let _ = cx;
-        let Some(up) = &mut self.up else {
-            return Ok(false);
-        };
-        if up.write_failed {
-            self.uout.clear();
-            return Ok(false);
-        }
-        if up.connecting || !up.stream.wants_write(&self.uout) {
-            return Ok(false);
-        }
-        let before = (self.uout.len(), up.stream.has_pending_output());
-        if up.stream.write(&mut self.uout).is_err() {
-            up.write_failed = true;
-            self.uout.clear();
-            return Ok(true);
-        }
-        Ok(before != (self.uout.len(), up.stream.has_pending_output()))
-    }
-
-    pub fn read_upstream(&mut self) -> Step {
-        let Some(up) = &mut self.up else {
-            return Ok(false);
-        };
-        if up.connecting || up.eof || !up.stream.ready.readable || self.uin.is_full() {
-            return Ok(false);
-        }
-        let before = self.uin.len();
-        match up.stream.read(&mut self.uin) {
-            Ok(ReadOutcome::Eof) => {
-                up.eof = true;
-                Ok(true)
+        self.lost += 1;
+        let mut id = self.upstream;
+        if !reused {
+            let shared = p.shared.clone();
+            p.ups
+                .failed(id, &shared.config.routes, &shared.resolver, cx.now);
+            if let Some(route) = shared.config.routes.routes.get(self.route) {
+                id = p.ups.pick(self.route, route, Some(id), cx.now);
             }
-            Err(_) => {
-                up.eof = true;
-                up.read_failed = true;
-                Ok(true)
-            }
-            // TLS handshake records may be waiting to go out after a read.
-            Ok(_) => Ok(self.uin.len() > before
-                || (up.stream.ready.writable && up.stream.has_pending_output())),
         }
+        self.connect(id, plan, p, cx)
     }
 
-    fn upstream_eof(&self) -> bool {
-        self.up.as_ref().map_or(true, |u| u.eof)
-    }
-
-    /// Parses the response head, then moves the response body towards the client.
-    pub fn handle_response(&mut self, p: &mut Proxy, cx: &mut Cx) -> Step {
-        let mut progress = false;
-        if self.ex.resp.is_none() {
-            if self.uin.is_empty() {
-                if self.upstream_eof() {
-                    return self.upstream_lost(p, cx);
+    /// Moves what can move now: connect, request body, upstream I/O, response.
+    pub fn step(&mut self, client: ClientSide, p: &mut Proxy, cx: &mut Cx) -> Step {
+        match self.advance(client, p, cx) {
+            Ok(Step::Progress(true)) => {
+                self.last_progress = cx.now;
+                Step::Progress(true)
+            }
+            Ok(step) => step,
+            Err(failure) => {
+                if let Some(conn) = self.up.take() {
+                    conn.close(cx);
                 }
-                return Ok(false);
-            }
-            progress |= self.parse_response(p, cx)?;
-            if self.state != State::Exchange || self.ex.resp.is_none() {
-                return Ok(progress);
+                Step::Failed(failure)
             }
         }
-        let eof = self.upstream_eof();
-        let failed = self.up.as_ref().is_some_and(|u| u.read_failed);
-        let Some(body) = &mut self.ex.resp else {
-            return Ok(progress);
-        };
-        let pumped = body.pump(&mut self.uin, &mut self.cout);
-        let mut truncated = pumped.is_err();
-        progress |= pumped.unwrap_or(true);
-        if !truncated && !body.is_done() && eof && self.uin.is_empty() {
-            // A reset is never the end of a body, not even of one delimited by the close.
-            truncated = failed || body.at_eof(&mut self.cout).is_err();
-            progress = true;
-        }
-        if truncated {
-            // Never let a cut response look complete: no last chunk, and the connection closes.
-            // Where the close itself delimits the body, a FIN would read as the end of a
-            // complete response: reset the connection instead.
-            if self.ex.resp_close_delimited {
-                self.client.abort();
-                return Err(Close);
-            }
-            self.enter_closing(cx);
-            return Ok(true);
-        }
-        if body.is_done() {
-            self.finish_exchange(p, cx);
-            progress = true;
-        }
-        Ok(progress)
     }
 
-    fn parse_response(&mut self, p: &mut Proxy, cx: &mut Cx) -> Step {
-        let mut hs = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-        let mut resp = httparse::Response::new(&mut hs);
-        let n = match resp.parse(self.uin.filled()) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) if !self.uin.is_full() && !self.upstream_eof() => {
-                return Ok(false)
-            }
-            _ => {
-                self.gateway_error(p, cx, Status::BAD_GATEWAY);
-                return Ok(true);
-            }
-        };
-        let status = resp.code.unwrap_or(0);
-        if (100..200).contains(&status) && status != 101 {
-            // Interim responses are not forwarded (Expect is answered by the proxy itself).
-            self.uin.consume(n);
-            return Ok(true);
-        }
-        let framing = if status == 101 && self.ex.websocket {
-            Ok(framing::ResponseFraming {
-                body: In::None,
-                reusable: false,
-            })
-        } else if status == 101 {
-            Err("101 without an upgrade request")
-        } else {
-            framing::response_framing(status, self.ex.method_head, resp.headers)
-        };
-        let Ok(framing) = framing else {
-            self.gateway_error(p, cx, Status::BAD_GATEWAY);
-            return Ok(true);
-        };
-        let upgrade = status == 101;
-        let out = framing::client_framing(framing.body, !self.ex.http10);
-        self.ex.resp_close_delimited = out == Out::Close;
-        let close = has_token(headers::values(resp.headers, "connection"), "close");
-        let upstream_keep_alive = if resp.version == Some(1) {
-            !close
-        } else {
-            has_token(headers::values(resp.headers, "connection"), "keep-alive") && !close
-        };
-        self.ex.resp_reusable = framing.reusable && upstream_keep_alive;
-        let keep_alive = self.ex.keep_alive
-            && !cx.draining
-            && out != Out::Close
-            && self.ex.req.is_done()
-            && !self.client_eof;
-        self.ex.resp_keep_alive = keep_alive;
-        let passthrough_length = if framing.body == In::None && status >= 200 && status != 204 {
-            headers::find(resp.headers, "content-length").and_then(parse_content_length)
-        } else {
-            None
-        };
-        let rewrite = ResponseRewrite {
-            status,
-            reason: resp.reason.unwrap_or("").as_bytes(),
-            upstream_http10: resp.version == Some(0),
-            body: out,
-            passthrough_length,
-            keep_alive,
-            client_http10: self.ex.http10,
-            date: cx.date,
-            hsts: p.shared.hsts(self.https),
-            upgrade,
-        };
-        forward::write_response_head(&mut self.cout, resp.headers, &rewrite);
-        self.uin.consume(n);
-        self.ex.status = status;
-        if self.ex.head_in_cin {
-            self.cin.consume(self.ex.head_len);
-            self.ex.head_in_cin = false;
-        }
-        if upgrade {
-            self.log_entry(p, cx, status, 0, Some(self.ex.upstream));
-            self.state = State::Tunnel;
-            self.ex.deadline = cx.now + p.shared.config.upstream_timeout;
-            return Ok(true);
-        }
-        self.ex.resp = Some(Body::new(framing.body, out == Out::Chunked, u64::MAX));
-        Ok(true)
-    }
-
-    /// The upstream closed or failed before sending a response: retry a replayable request
-    /// (bodyless, idempotent: RFC 9110 §9.2.2 allows it) on a fresh connection, at most twice;
-    /// else 502. A reused keep-alive connection closing is the usual race with the upstream's
-    /// idle timeout, so the same upstream is tried again. A fresh connection ending without a
-    /// word means the upstream itself failed (it died, or is dying and still accepted): it is
-    /// skipped for a while and the retry goes to another upstream of the route when there is
-    /// one, so requests in flight when an upstream dies are not lost.
-    fn upstream_lost(&mut self, p: &mut Proxy, cx: &mut Cx) -> Step {
-        let reused = self.up.as_ref().is_some_and(|u| u.reused);
-        if self.ex.replayable && self.ex.head_in_cin && self.ex.lost < 2 {
-            self.drop_upstream(cx);
-            self.ex.retried = true;
-            self.ex.lost += 1;
-            let mut id = self.ex.upstream;
-            if !reused {
-                let shared = &*p.shared;
-                p.ups
-                    .failed(id, &shared.config.routes, &shared.resolver, cx.now);
-                if let Some(route) = shared.config.routes.routes.get(self.ex.route) {
-                    id = p.ups.pick(self.ex.route, route, Some(id), cx.now);
-                }
-            }
-            return self.connect(p, cx, id);
-        }
-        self.gateway_error(p, cx, Status::BAD_GATEWAY);
-        Ok(true)
-    }
-
-    /// Answers 502/504 when nothing of the response was sent yet, else closes.
-    pub fn gateway_error(&mut self, p: &mut Proxy, cx: &mut Cx, status: Status) {
-        self.drop_upstream(cx);
-        if self.ex.resp.is_some() {
-            self.enter_closing(cx);
-            return;
-        }
-        let keep_alive = self.ex.keep_alive && self.ex.req_in == In::None;
-        let head_len = if self.ex.head_in_cin {
-            self.ex.head_len
-        } else {
-            0
-        };
-        self.ex.head_in_cin = false;
-        let version = if self.ex.http10 {
-            Version::Http10
-        } else {
-            Version::Http11
-        };
-        let upstream = self.ex.upstream;
-        self.answer_upstream(p, cx, status, version, keep_alive, head_len, upstream);
-    }
-
-    fn finish_exchange(&mut self, p: &mut Proxy, cx: &mut Cx) {
-        let bytes = self.ex.resp.as_ref().map_or(0, |b| b.total);
-        self.log_entry(p, cx, self.ex.status, bytes, Some(self.ex.upstream));
-        self.ex.resp = None;
-        let healthy = self.up.as_ref().is_some_and(|u| !u.eof && !u.write_failed);
-        let reusable = self.ex.resp_reusable
-            && self.ex.req.is_done()
-            && healthy
-            && self.uin.is_empty()
-            && self.uout.is_empty()
-            && !cx.draining;
-        if !reusable {
-            self.drop_upstream(cx);
-        }
-        if self.ex.resp_keep_alive && !self.client_eof && !cx.draining {
-            self.state = State::Head;
-            self.head_since = cx.now;
-        } else {
-            self.state = State::Closing;
-            self.close_at = cx.now + crate::session::LINGER;
-            self.cin.clear();
-        }
-    }
-
-    /// WebSocket tunnel: copy both ways, pass half-closes on, close when both sides are done.
-    pub fn tunnel_step(&mut self, cx: &mut Cx) -> Step {
-        let _ = cx;
-        let mut progress = tunnel_copy(&mut self.uin, &mut self.cout);
-        let Some(up) = &mut self.up else {
-            return Err(Close);
-        };
-        if up.write_failed {
-            return Err(Close);
-        }
-        if self.client_eof && self.cin.is_empty() && self.uout.is_empty() && !self.ex.tunnel_up_shut
-        {
-            up.stream.close_write();
-            self.ex.tunnel_up_shut = true;
-            progress = true;
-        }
-        if up.eof && self.uin.is_empty() && self.cout.is_empty() && !self.ex.tunnel_client_shut {
-            self.client.close_write();
-            self.ex.tunnel_client_shut = true;
-            progress = true;
-        }
-        if self.ex.tunnel_up_shut && self.ex.tunnel_client_shut {
-            return Err(Close);
-        }
-        Ok(progress)
-    }
-
-    /// An attached upstream with no exchange must stay silent; anything it says ends it.
-    pub fn check_idle_upstream(&mut self, cx: &mut Cx) -> bool {
-        if self.up.as_ref().is_some_and(|u| u.eof || u.write_failed) || !self.uin.is_empty() {
-            self.drop_upstream(cx);
-        }
-        false
-    }
-
-    /// Returns a healthy idle upstream connection to the pool (or closes it).
-    pub fn detach_upstream(&mut self, p: &mut Proxy, cx: &mut Cx) {
-        let Some(mut up) = self.up.take() else {
-            return;
-        };
-        let _ = cx.registry.deregister(up.stream.socket());
-        let healthy = !up.connecting
-            && !up.eof
-            && !up.write_failed
-            && self.uin.is_empty()
-            && self.uout.is_empty();
-        if healthy && !cx.draining && !up.stream.has_pending_output() {
-            p.ups.put(up.id, up.stream, cx.now);
-        }
-        self.uin.clear();
-        self.uout.clear();
-    }
-
-    /// Closes the upstream connection, if any.
-    pub fn drop_upstream(&mut self, cx: &mut Cx) {
-        if let Some(mut up) = self.up.take() {
-            let _ = cx.registry.deregister(up.stream.socket());
-        }
-        self.uin.clear();
-        self.uout.clear();
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn answer_upstream(
+    fn advance(
         &mut self,
+        mut client: ClientSide,
         p: &mut Proxy,
         cx: &mut Cx,
-        status: Status,
-        version: Version,
+    ) -> Result<Step, Failure> {
+        let plan = client.plan;
+        let Some(up) = self.up.as_mut() else {
+            return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
+        };
+        let mut progress = false;
+        if matches!(up.phase, Phase::Connecting { .. }) {
+            match up.check_connect() {
+                Connect::Pending => return Ok(Step::Progress(false)),
+                Connect::Failed => {
+                    self.connect_failed(plan, false, p, cx)?;
+                    return Ok(Step::Progress(true));
+                }
+                Connect::Done => {
+                    p.ups.succeeded(up.id);
+                    let conn = self.up.take();
+                    if let Some(conn) = conn {
+                        self.ready(conn, plan, p, cx);
+                    }
+                    progress = true;
+                }
+            }
+        }
+        let Some(up) = self.up.as_mut() else {
+            return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
+        };
+        if !self.request.is_done() && up.phase != Phase::WriteFailed {
+            match self.request.pump(client.cin, &mut up.output) {
+                Ok(moved) => {
+                    progress |= moved;
+                    let client_gone = client.input_end != InputEnd::Open && client.cin.is_empty();
+                    if !moved && client_gone && !self.request.is_done() {
+                        return Err(Failure::ClientGone);
+                    }
+                }
+                Err(e) if !self.response_started() => {
+                    let status = match e {
+                        BodyError::TooLarge => Status::CONTENT_TOO_LARGE,
+                        BodyError::Malformed(_) => Status::BAD_REQUEST,
+                    };
+                    return Err(Failure::Answer {
+                        status,
+                        keep_alive: false,
+                    });
+                }
+                Err(_) => return Err(Failure::ClientGone),
+            }
+        }
+        progress |= up.write(cx.now);
+        progress |= up.read();
+        if let Response::Awaiting = self.response {
+            match self.read_head(&mut client, p, cx)? {
+                Some(Step::Progress(moved)) => progress |= moved,
+                Some(step) => return Ok(step),
+                None => {}
+            }
+        }
+        let Some(up) = self.up.as_mut() else {
+            return Ok(Step::Progress(progress));
+        };
+        let Response::Streaming { plan: rp, body } = &mut self.response else {
+            return Ok(Step::Progress(progress));
+        };
+        let cut = |body: &Body, rp: &ResponsePlan| Failure::Cut {
+            status: rp.status,
+            bytes: body.total,
+            close_delimited: rp.out == Out::Close,
+        };
+        match body.pump(&mut up.input, client.cout) {
+            Ok(moved) => progress |= moved,
+            Err(_) => return Err(cut(body, rp)),
+        }
+        if !body.is_done() && up.input.is_empty() {
+            match up.input_end() {
+                InputEnd::Open => {}
+                // A reset, or TLS without close_notify, is never the end of a body, not even
+                // of one delimited by the close.
+                InputEnd::Cut => return Err(cut(body, rp)),
+                InputEnd::Clean => {
+                    if body.at_eof(client.cout).is_err() {
+                        return Err(cut(body, rp));
+                    }
+                }
+            }
+        }
+        if body.is_done() {
+            let (status, bytes, keep_alive, reusable) =
+                (rp.status, body.total, rp.keep_alive, rp.reusable);
+            return Ok(Step::Finished(
+                self.finish(status, bytes, keep_alive, reusable, p, cx),
+            ));
+        }
+        Ok(Step::Progress(progress))
+    }
+
+    /// Parses the response head once it is all there. `None`: nothing to do yet.
+    fn read_head(
+        &mut self,
+        client: &mut ClientSide,
+        p: &mut Proxy,
+        cx: &mut Cx,
+    ) -> Result<Option<Step>, Failure> {
+        let plan = client.plan;
+        let Some(up) = self.up.as_mut() else {
+            return Ok(None);
+        };
+        if up.input.is_empty() {
+            if up.input_end() != InputEnd::Open {
+                self.lost(plan, p, cx)?;
+                return Ok(Some(Step::Progress(true)));
+            }
+            return Ok(None);
+        }
+        if client.cout.len() >= OUTPUT_HIGH_WATER {
+            return Ok(None);
+        }
+        let client_done = client.input_end != InputEnd::Open && client.cin.is_empty();
+        let rcx = response::Context {
+            head_request: plan.head_request,
+            websocket: plan.websocket,
+            client_http10: plan.version == Version::Http10,
+            client_keep_alive: plan.keep_alive
+                && !cx.draining
+                && self.request.is_done()
+                && !client_done,
+            date: cx.date,
+            hsts: p.shared.hsts(client.https),
+        };
+        match response::plan_response(up.input.filled(), &rcx, client.cout) {
+            Ok(Parsed::Partial) => {
+                if up.input.is_full() || up.input_end() != InputEnd::Open {
+                    return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
+                }
+                Ok(None)
+            }
+            Ok(Parsed::Interim { len }) => {
+                up.input.consume(len);
+                Ok(Some(Step::Progress(true)))
+            }
+            Ok(Parsed::Final(rp)) => {
+                up.input.consume(rp.head_len);
+                if rp.upgrade {
+                    return Ok(self.up.take().map(Step::Upgraded));
+                }
+                self.response = Response::Streaming {
+                    plan: rp,
+                    body: Body::new(rp.body, rp.out == Out::Chunked, u64::MAX),
+                };
+                Ok(Some(Step::Progress(true)))
+            }
+            Err(_) => Err(self.gateway_error(plan, Status::BAD_GATEWAY)),
+        }
+    }
+
+    /// The response ended where its framing said: decide the upstream connection's fate.
+    fn finish(
+        &mut self,
+        status: u16,
+        bytes: u64,
         keep_alive: bool,
-        head_len: usize,
-        upstream: usize,
-    ) {
-        self.log_upstream = Some(upstream);
-        self.answer(p, cx, status, Some(version), keep_alive, head_len);
-        self.log_upstream = None;
+        reusable: bool,
+        p: &mut Proxy,
+        cx: &mut Cx,
+    ) -> Finished {
+        let upstream = match self.up.take() {
+            Some(conn) if reusable && self.request.is_done() && !cx.draining => {
+                match conn.fit_for_reuse() {
+                    Ok(()) => Some(conn),
+                    Err(why) => {
+                        if !conn.input.is_empty() {
+                            let name = p
+                                .shared
+                                .config
+                                .routes
+                                .upstreams
+                                .get(conn.id)
+                                .map_or("?", |u| u.display.as_str());
+                            common::log::error(format_args!(
+                                "upstream {name}: {why}; connection closed, never reused"
+                            ));
+                        }
+                        conn.close(cx);
+                        None
+                    }
+                }
+            }
+            Some(conn) => {
+                conn.close(cx);
+                None
+            }
+            None => None,
+        };
+        Finished {
+            status,
+            bytes,
+            keep_alive,
+            upstream,
+        }
+    }
+
+    /// The periodic check: connect timeout, slow request body, inactivity.
+    pub fn tick(
+        &mut self,
+        plan: &Plan,
+        client_cin: &Buffer,
+        p: &mut Proxy,
+        cx: &mut Cx,
+    ) -> Option<Failure> {
+        let now = cx.now;
+        let connecting = self.up.as_ref().and_then(|u| match u.phase {
+            Phase::Connecting { deadline } => Some(deadline),
+            _ => None,
+        });
+        if let Some(deadline) = connecting {
+            if now >= deadline {
+                return self.connect_failed(plan, true, p, cx).err();
+            }
+            return None;
+        }
+        let header_timeout = p.shared.config.server.header_timeout;
+        if self.body_too_slow(now, header_timeout, client_cin) {
+            return Some(Failure::Answer {
+                status: Status::REQUEST_TIMEOUT,
+                keep_alive: false,
+            });
+        }
+        if now.saturating_duration_since(self.last_progress) >= p.shared.config.upstream_timeout {
+            return Some(match &self.response {
+                Response::Streaming { plan: rp, body } => Failure::Cut {
+                    status: rp.status,
+                    bytes: body.total,
+                    close_delimited: rp.out == Out::Close,
+                },
+                Response::Awaiting => Failure::Answer {
+                    status: Status::GATEWAY_TIMEOUT,
+                    keep_alive: false,
+                },
+            });
+        }
+        None
+    }
+
+    /// Whether the request body is overdue. Each body byte counts as progress, so without
+    /// this a client sending a byte every few seconds (slow-body attacks) could hold the
+    /// connection and an upstream connection for as long as its body lasts. Like Apache's
+    /// mod_reqtimeout, the body must arrive within the header timeout plus one second per
+    /// [`MIN_BODY_RATE`] bytes. Only while the exchange waits for the client: no response
+    /// yet, and the upstream took everything forwarded so far (else the upstream is the slow
+    /// side and the inactivity timeout applies).
+    fn body_too_slow(&self, now: Instant, base: Duration, client_cin: &Buffer) -> bool {
+        let upstream_waiting = self.up.as_ref().is_some_and(|u| u.output.is_empty());
+        if self.request.is_done()
+            || self.response_started()
+            || !upstream_waiting
+            || client_cin.is_full()
+        {
+            return false;
+        }
+        let allowed = base + Duration::from_secs(self.request.total / MIN_BODY_RATE);
+        now.saturating_duration_since(self.body_since) >= allowed
+    }
+
+    /// Ends the exchange early (the client connection is closing): the upstream connection is
+    /// closed, never pooled, since a request may be half sent.
+    pub fn abandon(mut self, cx: &Cx) {
+        if let Some(conn) = self.up.take() {
+            conn.close(cx);
+        }
     }
 }

@@ -1,27 +1,31 @@
-//! Rewriting message heads as they cross the proxy: the request head sent upstream and the
-//! response head sent to the client.
+//! Rewriting message heads as they cross the proxy: the fields of the request sent upstream
+//! and the response head sent to the client.
 //!
-//! Policy (documented in `--help` too):
-//! - Hop-by-hop fields are removed both ways: `Connection` and every field it names (a
-//!   request still gets its `Host`, written by the proxy itself), `Keep-Alive`, `TE`, `Trailer`,
-//!   `Transfer-Encoding`, `Content-Length` (the framing is rewritten from scratch), `Proxy-*`,
-//!   and `Upgrade` unless this is a WebSocket upgrade.
-//!   `Expect` is answered by the proxy itself and not forwarded.
-//! - Requests: `Host` is passed through (or set to the upstream's authority for routes with
-//!   `upstream-host`); `X-Forwarded-For` gets the client address appended to what the client
-//!   sent (like nginx's `$proxy_add_x_forwarded_for`); `X-Forwarded-Proto` and
-//!   `X-Forwarded-Host` are overwritten; `Via` gets `1.1 proxy` appended.
+//! Policy (documented in `--help` and the README too):
+//! - Hop-by-hop fields are removed both ways: `Connection` and every field it names,
+//!   `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Content-Length` (the framing is
+//!   rewritten from scratch), `Proxy-*`, and `Upgrade` unless this is a WebSocket upgrade.
+//!   `Expect` is answered by the proxy itself and not forwarded; `Host` is written by the
+//!   caller (see `plan`).
+//! - Forwarding fields (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, ...) say who the client is.
+//!   From a peer that is not a trusted proxy they are lies until proven otherwise: all are
+//!   removed and set afresh from the connection (`X-Forwarded-For` is the peer address alone).
+//!   From a trusted proxy (`--trusted-proxies`, the load balancer case) they are kept, the
+//!   peer is appended to `X-Forwarded-For`, and the ones it did not send are set. Spellings
+//!   with `_` (`X_Forwarded_For`) are always removed: CGI, WSGI and PHP map `-` and `_` to the
+//!   same variable, so such a field would overwrite or shadow the real one upstream.
+//! - `Via` gets `1.1 proxy` appended.
 //! - Responses: upstream `Server` and `Date` are kept (a `Date` is added when missing); `Via` is
 //!   appended to; `Strict-Transport-Security` is added on HTTPS unless the upstream set one.
 //!
-//! Pure functions writing into a [`Buffer`]; no I/O.
+//! Pure functions writing into a buffer; no I/O.
 
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use common::buffer::Buffer;
+use common::buffer::{Buffer, Sink};
 use common::http::headers::{self, has_token};
-use common::http::response::push_u64;
+use common::http::response::format_u64;
 
 use crate::framing::Out;
 
@@ -44,8 +48,37 @@ fn is_hop_by_hop(name: &str) -> bool {
             .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
 }
 
+/// Fields that describe the client and the original request, in their `-` spelling.
+const FORWARDING: [&str; 11] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+];
+
+/// Whether `name` is a forwarding field: `Some(true)` in its canonical `-` spelling,
+/// `Some(false)` when spelled with `_`, `None` when it is not one.
+fn forwarding_field(name: &str) -> Option<bool> {
+    let matches = |f: &str| {
+        f.len() == name.len()
+            && f.bytes()
+                .zip(name.bytes())
+                .all(|(a, b)| a == b.to_ascii_lowercase() || (a == b'-' && b == b'_'))
+    };
+    FORWARDING
+        .iter()
+        .any(|f| matches(f))
+        .then(|| !name.contains('_'))
+}
+
 /// Whether `name` is listed in a `Connection` header (and must be dropped for that reason).
-/// No exemption is needed for a request's `Host`: the proxy always writes its own.
 fn named_by_connection(hs: &[httparse::Header], name: &str) -> bool {
     has_token(headers::values(hs, "connection"), name)
 }
@@ -56,107 +89,113 @@ pub fn is_websocket(hs: &[httparse::Header]) -> bool {
         && has_token(headers::values(hs, "upgrade"), "websocket")
 }
 
-/// What is needed to write the upstream request head besides the client's head.
+/// What is needed to write the upstream request fields besides the client's head.
 pub struct RequestRewrite<'a> {
-    pub method: &'a str,
-    pub target: &'a [u8],
-    /// `Host` to send.
-    pub host: &'a [u8],
-    /// The client's `Host` (for `X-Forwarded-Host`); may be empty.
+    /// The host the client asked for (absolute-form authority, else `Host`); may be empty.
     pub client_host: &'a [u8],
     pub client_ip: IpAddr,
+    /// The peer is a trusted proxy: its forwarding fields are kept and appended to.
+    pub trusted: bool,
     pub https: bool,
     pub http10: bool,
     pub body: Out,
     pub websocket: bool,
 }
 
-/// Writes the request head to send upstream.
-pub fn write_request_head(out: &mut Buffer, hs: &[httparse::Header], r: &RequestRewrite) {
-    out.push(r.method.as_bytes());
-    out.push(b" ");
-    out.push(r.target);
-    out.push(b" HTTP/1.1\r\nHost: ");
-    out.push(r.host);
-    out.push(b"\r\n");
+/// Writes the request's header fields to send upstream, each line ending in CRLF, without the
+/// request line, `Host` and the blank line that ends the head.
+pub fn write_request_fields(out: &mut impl Sink, hs: &[httparse::Header], r: &RequestRewrite) {
     for h in hs {
         let n = h.name;
-        if is_hop_by_hop(n)
+        let keep_forwarding = match forwarding_field(n) {
+            None => true,
+            Some(canonical) => r.trusted && canonical && !n.eq_ignore_ascii_case("x-forwarded-for"),
+        };
+        if !keep_forwarding
+            || is_hop_by_hop(n)
             || n.eq_ignore_ascii_case("host")
             || n.eq_ignore_ascii_case("upgrade")
             || n.eq_ignore_ascii_case("expect")
             || n.eq_ignore_ascii_case("via")
-            || n.eq_ignore_ascii_case("x-forwarded-for")
-            || n.eq_ignore_ascii_case("x-forwarded-proto")
-            || n.eq_ignore_ascii_case("x-forwarded-host")
             || named_by_connection(hs, n)
         {
             continue;
         }
         push_field(out, n.as_bytes(), h.value);
     }
-    out.push(b"X-Forwarded-For: ");
-    for v in headers::values(hs, "x-forwarded-for").filter(|v| !headers::trim(v).is_empty()) {
-        if !named_by_connection(hs, "x-forwarded-for") {
-            out.push(headers::trim(v));
-            out.push(b", ");
+    let mut ip = [0u8; 48];
+    let ip = {
+        let mut cursor = std::io::Cursor::new(&mut ip[..]);
+        let _ = write!(cursor, "{}", r.client_ip.to_canonical());
+        let len = cursor.position() as usize;
+        &ip[..len]
+    };
+    out.put(b"X-Forwarded-For: ");
+    if r.trusted && !named_by_connection(hs, "x-forwarded-for") {
+        for v in headers::values(hs, "x-forwarded-for").filter(|v| !headers::trim(v).is_empty()) {
+            out.put(headers::trim(v));
+            out.put(b", ");
         }
     }
-    let mut ip = [0u8; 48];
-    let len = {
-        let mut cursor = std::io::Cursor::new(&mut ip[..]);
-        let _ = write!(cursor, "{}", r.client_ip);
-        cursor.position() as usize
+    out.put(ip);
+    out.put(b"\r\n");
+    // A trusted proxy's own value stands (it was copied above); anyone else's was removed.
+    let sent = |name: &str| {
+        r.trusted && headers::find(hs, name).is_some() && !named_by_connection(hs, name)
     };
-    out.push(&ip[..len]);
-    out.push(if r.https {
-        &b"\r\nX-Forwarded-Proto: https\r\n"[..]
-    } else {
-        &b"\r\nX-Forwarded-Proto: http\r\n"[..]
-    });
-    if !r.client_host.is_empty() {
+    if !sent("x-forwarded-proto") {
+        out.put(if r.https {
+            &b"X-Forwarded-Proto: https\r\n"[..]
+        } else {
+            &b"X-Forwarded-Proto: http\r\n"[..]
+        });
+    }
+    if !sent("x-forwarded-host") && !r.client_host.is_empty() {
         push_field(out, b"X-Forwarded-Host", r.client_host);
+    }
+    if !sent("x-real-ip") {
+        push_field(out, b"X-Real-IP", ip);
     }
     push_via(out, hs, if r.http10 { b"1.0 " } else { b"1.1 " });
     match r.body {
         Out::Length(n) => {
-            out.push(b"Content-Length: ");
-            push_u64(out, n);
-            out.push(b"\r\n");
+            let mut digits = [0u8; 20];
+            out.put(b"Content-Length: ");
+            out.put(format_u64(n, &mut digits));
+            out.put(b"\r\n");
         }
-        Out::Chunked => out.push(b"Transfer-Encoding: chunked\r\n"),
+        Out::Chunked => out.put(b"Transfer-Encoding: chunked\r\n"),
         Out::None | Out::Close => {}
     }
     if r.websocket {
-        out.push(b"Connection: upgrade\r\n");
+        out.put(b"Connection: upgrade\r\n");
         for v in headers::values(hs, "upgrade") {
             push_field(out, b"Upgrade", v);
         }
     }
-    out.push(b"\r\n");
 }
 
-fn push_field(out: &mut Buffer, name: &[u8], value: &[u8]) {
-    out.push(name);
-    out.push(b": ");
-    out.push(value);
-    out.push(b"\r\n");
+fn push_field(out: &mut impl Sink, name: &[u8], value: &[u8]) {
+    out.put(name);
+    out.put(b": ");
+    out.put(value);
+    out.put(b"\r\n");
 }
 
 /// `Via: <previous values>, 1.1 proxy`. Previous values are dropped when the sender's
 /// `Connection` names `Via`: it is then hop-by-hop like any field named there (RFC 9110
 /// section 7.6.1), and the next hop must not see it.
-fn push_via(out: &mut Buffer, hs: &[httparse::Header], protocol: &[u8]) {
-    out.push(b"Via: ");
+fn push_via(out: &mut impl Sink, hs: &[httparse::Header], protocol: &[u8]) {
+    out.put(b"Via: ");
     if !named_by_connection(hs, "via") {
         for v in headers::values(hs, "via").filter(|v| !headers::trim(v).is_empty()) {
-            out.push(headers::trim(v));
-            out.push(b", ");
+            out.put(headers::trim(v));
+            out.put(b", ");
         }
     }
-    out.push(protocol);
-    out.push(NAME.as_bytes());
-    out.push(b"\r\n");
+    out.put(protocol);
+    out.put(NAME.as_bytes());
+    out.put(b"\r\n");
 }
 
 /// What is needed to write the client response head besides the upstream's head.
@@ -179,8 +218,9 @@ pub struct ResponseRewrite<'a> {
 
 /// Writes the response head to send to the client.
 pub fn write_response_head(out: &mut Buffer, hs: &[httparse::Header], r: &ResponseRewrite) {
+    let mut digits = [0u8; 20];
     out.push(b"HTTP/1.1 ");
-    push_u64(out, u64::from(r.status));
+    out.push(format_u64(u64::from(r.status), &mut digits));
     out.push(b" ");
     out.push(r.reason);
     out.push(b"\r\n");
@@ -209,7 +249,7 @@ pub fn write_response_head(out: &mut Buffer, hs: &[httparse::Header], r: &Respon
     match (r.body, r.passthrough_length) {
         (Out::Length(n), _) | (Out::None, Some(n)) => {
             out.push(b"Content-Length: ");
-            push_u64(out, n);
+            out.push(format_u64(n, &mut digits));
             out.push(b"\r\n");
         }
         (Out::Chunked, _) => out.push(b"Transfer-Encoding: chunked\r\n"),
@@ -243,54 +283,86 @@ mod tests {
         String::from_utf8(b.filled().to_vec()).unwrap()
     }
 
-    fn request(pairs: &[(&str, &str)], body: Out, websocket: bool) -> String {
-        let mut out = Buffer::new(4096);
+    fn request_as(pairs: &[(&str, &str)], body: Out, websocket: bool, trusted: bool) -> String {
+        let mut out = Vec::new();
         let r = RequestRewrite {
-            method: "POST",
-            target: b"/x?y",
-            host: b"example.com",
             client_host: b"example.com",
             client_ip: "192.0.2.7".parse().unwrap(),
+            trusted,
             https: true,
             http10: false,
             body,
             websocket,
         };
-        write_request_head(&mut out, &hs(pairs), &r);
-        text(&out)
+        write_request_fields(&mut out, &hs(pairs), &r);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn request(pairs: &[(&str, &str)], body: Out, websocket: bool) -> String {
+        request_as(pairs, body, websocket, false)
+    }
+
+    const FORGED: [(&str, &str); 12] = [
+        ("X-Forwarded-For", "203.0.113.1"),
+        ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-Host", "evil"),
+        ("Forwarded", "for=1.1.1.1"),
+        ("X-Real-IP", "1.1.1.1"),
+        ("X_Forwarded_For", "1.1.1.1"),
+        ("x_real_ip", "1.1.1.1"),
+        ("X-Forwarded-Port", "1"),
+        ("X-Forwarded-Prefix", "/evil"),
+        ("True-Client-IP", "1.1.1.1"),
+        ("X-Client-IP", "1.1.1.1"),
+        ("Accept", "*/*"),
+    ];
+
+    #[test]
+    fn request_hop_by_hop_removed_and_forwarding_set_afresh() {
+        let mut pairs = vec![
+            ("Host", "example.com"),
+            ("Connection", "keep-alive, X-Secret, Host"),
+            ("X-Secret", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("Trailer", "X"),
+            ("Transfer-Encoding", "chunked"),
+            ("Proxy-Authorization", "x"),
+            ("Proxy-Connection", "keep-alive"),
+            ("Upgrade", "h2c"),
+            ("Expect", "100-continue"),
+            ("Via", "1.0 other"),
+        ];
+        pairs.extend(FORGED);
+        let t = request(&pairs, Out::Chunked, false);
+        assert_eq!(
+            t,
+            "Accept: */*\r\n\
+             X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\
+             X-Forwarded-Host: example.com\r\nX-Real-IP: 192.0.2.7\r\n\
+             Via: 1.0 other, 1.1 proxy\r\nTransfer-Encoding: chunked\r\n"
+        );
     }
 
     #[test]
-    fn request_hop_by_hop_removed_and_forwarding_added() {
-        let t = request(
-            &[
-                ("Host", "example.com"),
-                ("Connection", "keep-alive, X-Secret, Host"),
-                ("X-Secret", "1"),
-                ("Keep-Alive", "timeout=5"),
-                ("TE", "trailers"),
-                ("Trailer", "X"),
-                ("Transfer-Encoding", "chunked"),
-                ("Proxy-Authorization", "x"),
-                ("Proxy-Connection", "keep-alive"),
-                ("Upgrade", "h2c"),
-                ("Expect", "100-continue"),
-                ("X-Forwarded-For", "203.0.113.1"),
-                ("X-Forwarded-Proto", "http"),
-                ("X-Forwarded-Host", "evil"),
-                ("Via", "1.0 other"),
-                ("Accept", "*/*"),
-            ],
-            Out::Chunked,
-            false,
+    fn trusted_proxies_keep_and_append() {
+        let t = request_as(&FORGED, Out::None, false, true);
+        assert!(
+            t.contains("X-Forwarded-For: 203.0.113.1, 192.0.2.7\r\n"),
+            "{t}"
         );
-        assert_eq!(
-            t,
-            "POST /x?y HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\
-             X-Forwarded-For: 203.0.113.1, 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\
-             X-Forwarded-Host: example.com\r\nVia: 1.0 other, 1.1 proxy\r\n\
-             Transfer-Encoding: chunked\r\n\r\n"
+        assert!(t.contains("X-Forwarded-Proto: http\r\n") && !t.contains("Proto: https"));
+        assert!(t.contains("X-Forwarded-Host: evil\r\n") && !t.contains("Host: example"));
+        assert!(t.contains("Forwarded: for=1.1.1.1\r\n"));
+        assert!(t.contains("X-Real-IP: 1.1.1.1\r\n") && !t.contains("192.0.2.7\r\nX-Real"));
+        assert!(
+            !t.contains("X_Forwarded_For") && !t.contains("x_real_ip"),
+            "{t}"
         );
+        // A trusted proxy that sent nothing gets the fields set from the connection.
+        let bare = request_as(&[("Accept", "*/*")], Out::None, false, true);
+        assert!(bare.contains("X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"));
+        assert!(bare.contains("X-Real-IP: 192.0.2.7\r\n"));
     }
 
     #[test]
@@ -304,7 +376,7 @@ mod tests {
         assert!(is_websocket(&hs(&pairs)));
         let t = request(&pairs, Out::None, true);
         assert!(t.contains("Sec-WebSocket-Key: k\r\n"));
-        assert!(t.ends_with("Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"));
+        assert!(t.ends_with("Connection: upgrade\r\nUpgrade: websocket\r\n"));
         assert!(t.contains("X-Forwarded-For: 192.0.2.7\r\n"));
         // Found by fuzz/fuzz_targets/forward.rs: a Via the client made hop-by-hop was
         // passed on.
@@ -313,7 +385,7 @@ mod tests {
             Out::None,
             false,
         );
-        assert!(t.contains("\r\nVia: 1.1 proxy\r\n") && !t.contains("internal"));
+        assert!(t.contains("Via: 1.1 proxy\r\n") && !t.contains("internal"));
         assert!(!is_websocket(&hs(&[
             ("Connection", "upgrade"),
             ("Upgrade", "h2c")

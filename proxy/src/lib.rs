@@ -1,15 +1,23 @@
 //! The pure, I/O-free parts of the `proxy`, as a library so that the fuzz targets in `fuzz/`
-//! (and anything else that wants to test them in isolation) can call them directly. The binary
-//! (`main.rs`) uses them from here; sockets, TLS, DNS and the state machines stay in the binary.
+//! (and anything else that wants to test them in isolation) call the very functions the binary
+//! uses. Sockets, TLS, DNS and the state machines stay in the binary.
 //!
-//! - [`routes`]: route specifications, longest-prefix matching, upstream request-targets.
+//! - [`plan`]: the request plan: route, normalised path, rewritten head, or a local answer.
+//! - [`response`]: the response plan: framing, reuse, keep-alive, the rewritten head.
+//! - [`normalize`]: RFC 3986 path normalisation (dot segments, escapes).
+//! - [`routes`]: route specifications, longest-prefix matching.
+//! - [`forward`]: header rewriting in both directions (hop-by-hop, forwarding fields).
+//! - [`trust`]: `--trusted-proxies` ranges.
 //! - [`chunked`]: the strict streaming chunked decoder and encoder helpers.
 //! - [`framing`]: request/response framing decisions and the body pump.
-//! - [`forward`]: header rewriting in both directions (hop-by-hop removal, `X-Forwarded-*`).
 //! - [`pages`]: the responses the proxy writes itself (index, errors, HTTPS redirects).
 
 pub mod chunked;
 pub mod forward;
 pub mod framing;
+pub mod normalize;
 pub mod pages;
+pub mod plan;
+pub mod response;
 pub mod routes;
+pub mod trust;

@@ -2,18 +2,21 @@
 //! together: signals, arguments, startup checks (exit 2 with a clear message), listeners, the
 //! resolver thread, and the worker loops. It holds no protocol logic.
 
+mod access;
+mod client;
 mod config;
 mod exchange;
 mod resolver;
 mod service;
-mod session;
 mod stream;
 mod tls;
+mod tunnel;
 mod upstream;
+mod upstream_conn;
 
 // The pure modules live in the library (`src/lib.rs`) so the fuzz targets can reach them;
 // importing them here keeps `crate::routes` etc. working for the binary's own modules.
-use proxy::{forward, framing, pages, routes};
+use proxy::{forward, framing, pages, plan, response, routes, trust};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +73,9 @@ fn serve(config: config::Config) -> Result<(), String> {
         .unwrap_or_default();
     let tls_port = bound.get(1).map_or(443, |a| a.port());
     if config.routes.routes.is_empty() {
-        eprintln!("{NAME}: warning: no routes configured (--route or PROXY_ROUTES)");
+        common::log::notice(format_args!(
+            "{NAME}: warning: no routes configured (--route or PROXY_ROUTES)"
+        ));
     }
     let resolver = resolver::Resolver::new(&config.routes.hosts, config.dns_ttl);
     resolver
@@ -87,7 +92,7 @@ fn serve(config: config::Config) -> Result<(), String> {
     });
     for (i, addr) in bound.iter().enumerate() {
         let scheme = if i == 0 { "http" } else { "https" };
-        eprintln!("{NAME}: listening on {scheme}://{addr}");
+        common::log::notice(format_args!("{NAME}: listening on {scheme}://{addr}"));
     }
     let reload: Option<common::event_loop::ReloadHook> = cert_store.map(|store| {
         let hook: common::event_loop::ReloadHook = Box::new(move || store.reload());

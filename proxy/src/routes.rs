@@ -285,23 +285,6 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Writes the target to send upstream: `base` + path (minus the route prefix when stripping) +
-/// query. `path` must have matched `route`.
-pub fn upstream_target(out: &mut Vec<u8>, base: &str, route: &Route, path: &[u8], query: &[u8]) {
-    let rest = if route.strip && route.prefix != "/" {
-        path.get(route.prefix.len()..).unwrap_or(b"")
-    } else {
-        path
-    };
-    out.extend_from_slice(base.as_bytes());
-    if rest.is_empty() {
-        out.push(b'/');
-    } else {
-        out.extend_from_slice(rest);
-    }
-    out.extend_from_slice(query);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,30 +379,5 @@ mod tests {
         assert_eq!(split_target(b"http://h:1/a?q"), (&b"/a"[..], &b"?q"[..]));
         assert_eq!(split_target(b"http://h:1"), (&b"/"[..], &b""[..]));
         assert_eq!(split_target(b"http://h?q"), (&b"/"[..], &b"?q"[..]));
-        let t = table(&[
-            "/a=http://a:1/base",
-            "/k=http://k:1;keep-prefix",
-            "/=http://r:1/r",
-        ]);
-        let build = |path: &str, q: &str| {
-            let Match::Forward { route } = t.find(path.as_bytes()) else {
-                panic!("no route")
-            };
-            let r = &t.routes[route];
-            let mut out = Vec::new();
-            upstream_target(
-                &mut out,
-                &t.upstreams[r.upstreams[0]].base,
-                r,
-                path.as_bytes(),
-                q.as_bytes(),
-            );
-            String::from_utf8(out).unwrap()
-        };
-        assert_eq!(build("/a/x", "?q"), "/base/x?q");
-        assert_eq!(build("/a/", ""), "/base/");
-        assert_eq!(build("/k/x", ""), "/k/x");
-        assert_eq!(build("/k", "?z"), "/k?z");
-        assert_eq!(build("/zz", ""), "/r/zz");
     }
 }

@@ -1,6 +1,6 @@
 //! The proxy as a `common::event_loop::Service`: what every worker shares (configuration, TLS
-//! configs, resolver, route index page), what each worker owns (upstream pool, scratch space),
-//! and the four loop callbacks, which only dispatch to the session (`session.rs`).
+//! configs, resolver, route index page), what each worker owns (the upstream pool), and the
+//! loop callbacks, which only dispatch to the client connection (`client.rs`).
 //!
 //! Must not hold protocol logic itself; must not block.
 
@@ -8,14 +8,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::event_loop::{Cx, Flow, Service, Side};
+use std::time::Instant;
+
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::Interest;
 use rustls::{ClientConfig, ServerConfig};
 
+use crate::client::Conn;
 use crate::config::Config;
+use crate::plan::Scratch;
 use crate::resolver::Resolver;
-use crate::session::Conn;
 use crate::stream::{Io, Stream};
 use crate::tls::TlsStream;
 use crate::upstream::Upstreams;
@@ -46,8 +48,8 @@ impl Shared {
 pub struct Proxy {
     pub shared: Arc<Shared>,
     pub ups: Upstreams,
-    /// Reused for building request-targets and redirect locations.
-    pub scratch: Vec<u8>,
+    /// Working space of request planning.
+    pub scratch: Scratch,
 }
 
 impl Proxy {
@@ -56,7 +58,7 @@ impl Proxy {
         Proxy {
             shared,
             ups,
-            scratch: Vec::with_capacity(256),
+            scratch: Scratch::default(),
         }
     }
 }
@@ -79,15 +81,17 @@ impl Service for Proxy {
         } else {
             Io::Plain(stream)
         };
-        let mut client = Stream::new(io);
-        cx.registry
-            .register(
-                client.socket(),
-                cx.token(Side::Client),
-                Interest::READABLE | Interest::WRITABLE,
-            )
+        let mut io = io;
+        let token = cx
+            .register_client(common::transport::Transport::socket(&mut io))
             .ok()?;
-        Some(Conn::new(client, peer, https, cx.now))
+        let trusted = self.shared.config.trusted_proxies.contains(peer.ip());
+        Some(Conn::new(
+            Stream::new(io, token, cx.now),
+            peer,
+            https,
+            trusted,
+        ))
     }
 
     fn ready(&mut self, cx: &mut Cx, conn: &mut Conn, side: Side, event: &Event) -> Flow {
@@ -96,8 +100,11 @@ impl Service for Proxy {
     }
 
     fn tick(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
-        self.ups.sweep(cx.now);
         conn.tick(self, cx)
+    }
+
+    fn worker_tick(&mut self, now: Instant) {
+        self.ups.sweep(now);
     }
 
     fn close(&mut self, cx: &mut Cx, conn: Conn) {

@@ -84,7 +84,10 @@ impl CertStore {
                 if let Ok(mut current) = self.current.write() {
                     *current = Arc::new(key);
                 }
-                eprintln!("proxy: reloaded certificate {}", self.cert_path.display());
+                common::log::notice(format_args!(
+                    "proxy: reloaded certificate {}",
+                    self.cert_path.display()
+                ));
             }
             Err(e) => common::log::error(format_args!(
                 "certificate reload failed, keeping the old one: {e}"
@@ -166,6 +169,8 @@ pub struct TlsStream {
     /// The last write stopped because the socket was full (not because of the handshake).
     write_blocked: bool,
     failed: bool,
+    /// The input ended with a FIN but no close_notify: a truncation, as far as TLS can tell.
+    unclean_eof: bool,
 }
 
 impl TlsStream {
@@ -191,16 +196,8 @@ impl TlsStream {
             sock,
             write_blocked: false,
             failed: false,
+            unclean_eof: false,
         }
-    }
-
-    pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
-    }
-
-    /// Whether the last `write_from` stopped on a full socket (so a writable event will come).
-    pub fn write_blocked(&self) -> bool {
-        self.write_blocked
     }
 
     /// Reads plaintext into `buf`. With `trust_short_reads`, a short socket read counts as
@@ -230,8 +227,13 @@ impl TlsStream {
                         buf.commit(len, 0);
                         match e.kind() {
                             io::ErrorKind::WouldBlock => break,
-                            // A FIN without close_notify: HTTP framing tells truncation apart.
-                            io::ErrorKind::UnexpectedEof => return Ok(ReadOutcome::Eof),
+                            // A FIN without close_notify: the end of input, but not a clean
+                            // one (see `Transport::clean_eof`); HTTP framing decides whether
+                            // what was received is complete.
+                            io::ErrorKind::UnexpectedEof => {
+                                self.unclean_eof = true;
+                                return Ok(ReadOutcome::Eof);
+                            }
                             _ => return Err(e),
                         }
                     }
@@ -311,6 +313,18 @@ impl Transport for TlsStream {
 
     fn has_pending_output(&self) -> bool {
         self.conn.wants_write()
+    }
+
+    fn write_blocked(&self) -> bool {
+        self.write_blocked
+    }
+
+    fn clean_eof(&self) -> bool {
+        !self.unclean_eof
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
     }
 
     fn has_buffered_input(&self) -> bool {

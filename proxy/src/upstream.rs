@@ -3,23 +3,21 @@
 //! pool of idle keep-alive connections.
 //!
 //! Pooled sockets are deregistered from the poller (no events, no tokens) and checked before
-//! reuse: a pending EOF, an error or unexpected bytes mean the upstream closed or is broken, and
-//! the socket is dropped. This module does not speak HTTP and never blocks: DNS answers come
-//! from the [`Resolver`] cache.
+//! reuse ([`is_quiet`]): a pending EOF, an error or unexpected bytes mean the upstream closed or
+//! is broken, and the socket is dropped. This module does not speak HTTP and never blocks: DNS
+//! answers come from the [`Resolver`] cache.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::buffer::Buffer;
-use common::transport::ReadOutcome;
 use mio::net::TcpStream;
 use rustls::ClientConfig;
 
 use crate::resolver::Resolver;
 use crate::routes::{Route, Routes};
-use crate::stream::{Io, Stream};
+use crate::stream::{is_quiet, Io};
 use crate::tls::TlsStream;
 
 /// Idle connections kept per upstream per worker.
@@ -30,7 +28,7 @@ pub const POOL_IDLE: Duration = Duration::from_secs(15);
 const DOWN_FOR: Duration = Duration::from_secs(2);
 
 struct Idle {
-    stream: Stream,
+    io: Io,
     since: Instant,
 }
 
@@ -41,7 +39,6 @@ pub struct Upstreams {
     rr: Vec<usize>,
     /// Which resolved address of each host to try first.
     cursor: Vec<usize>,
-    next_sweep: Instant,
 }
 
 impl Upstreams {
@@ -51,7 +48,6 @@ impl Upstreams {
             down_until: vec![None; routes.upstreams.len()],
             rr: vec![0; routes.routes.len()],
             cursor: vec![0; routes.hosts.len()],
-            next_sweep: Instant::now(),
         }
     }
 
@@ -113,7 +109,7 @@ impl Upstreams {
         }
     }
 
-    /// Starts a non-blocking connection to upstream `id`. Returns the stream (not yet
+    /// Starts a non-blocking connection to upstream `id`. Returns the socket (not yet
     /// registered) and the address, or why no connection could be started.
     pub fn connect(
         &mut self,
@@ -121,7 +117,7 @@ impl Upstreams {
         routes: &Routes,
         resolver: &Resolver,
         tls: &Arc<ClientConfig>,
-    ) -> Result<(Stream, SocketAddr), io::Error> {
+    ) -> Result<(Io, SocketAddr), io::Error> {
         let up = routes
             .upstreams
             .get(id)
@@ -143,29 +139,29 @@ impl Upstreams {
         } else {
             Io::Plain(sock)
         };
-        Ok((Stream::new(io), addr))
+        Ok((io, addr))
     }
 
-    /// An idle pooled connection to upstream `id` that still looks healthy.
-    pub fn take(&mut self, id: usize, now: Instant) -> Option<Stream> {
+    /// An idle pooled connection to upstream `id` that is still quiet.
+    pub fn take(&mut self, id: usize, now: Instant) -> Option<Io> {
         let pool = self.pools.get_mut(id)?;
         while let Some(mut idle) = pool.pop() {
-            if now.duration_since(idle.since) < POOL_IDLE && is_healthy(&mut idle.stream) {
-                return Some(idle.stream);
+            if now.duration_since(idle.since) < POOL_IDLE && is_quiet(&mut idle.io) {
+                return Some(idle.io);
             }
         }
         None
     }
 
     /// Keeps an idle, deregistered connection for reuse (dropped when the pool is full).
-    pub fn put(&mut self, id: usize, stream: Stream, now: Instant) {
+    pub fn put(&mut self, id: usize, io: Io, now: Instant) {
         let Some(pool) = self.pools.get_mut(id) else {
             return;
         };
         if pool.len() >= POOL_PER_UPSTREAM {
             pool.remove(0);
         }
-        pool.push(Idle { stream, since: now });
+        pool.push(Idle { io, since: now });
     }
 
     /// Closes every pooled idle connection and returns how many there were: the descriptors
@@ -179,30 +175,10 @@ impl Upstreams {
         n
     }
 
-    /// Drops pooled connections idle for too long; cheap enough to call on every tick.
+    /// Drops pooled connections idle for too long (the worker's tick).
     pub fn sweep(&mut self, now: Instant) {
-        if now < self.next_sweep {
-            return;
-        }
-        self.next_sweep = now + Duration::from_secs(1);
         for pool in &mut self.pools {
             pool.retain(|idle| now.duration_since(idle.since) < POOL_IDLE);
-        }
-    }
-}
-
-/// A pooled connection is healthy when reading from it would block: no EOF, no error, no
-/// bytes nobody asked for. TLS connections may carry session tickets, which are consumed.
-fn is_healthy(stream: &mut Stream) -> bool {
-    match &mut stream.io {
-        Io::Plain(sock) => {
-            let mut byte = [0u8; 1];
-            matches!(sock.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-        }
-        Io::Tls(tls) => {
-            let mut scratch = Buffer::new(64);
-            matches!(tls.read(&mut scratch, false), Ok(ReadOutcome::WouldBlock))
-                && scratch.is_empty()
         }
     }
 }
@@ -248,9 +224,9 @@ mod tests {
         let routes = Routes::parse([format!("/a=http://{addr}").as_str()]).unwrap();
         let mut u = Upstreams::new(&routes);
         let now = Instant::now();
-        let healthy = Stream::new(Io::Plain(TcpStream::connect(addr).unwrap()));
+        let healthy = Io::Plain(TcpStream::connect(addr).unwrap());
         let (_server_side, _) = listener.accept().unwrap();
-        let closed = Stream::new(Io::Plain(TcpStream::connect(addr).unwrap()));
+        let closed = Io::Plain(TcpStream::connect(addr).unwrap());
         let (server_side2, _) = listener.accept().unwrap();
         drop(server_side2);
         std::thread::sleep(Duration::from_millis(50));
@@ -262,11 +238,7 @@ mod tests {
         );
         assert!(u.take(0, now).is_none());
         for _ in 0..POOL_PER_UPSTREAM + 3 {
-            u.put(
-                0,
-                Stream::new(Io::Plain(TcpStream::connect(addr).unwrap())),
-                now,
-            );
+            u.put(0, Io::Plain(TcpStream::connect(addr).unwrap()), now);
         }
         assert_eq!(u.pools[0].len(), POOL_PER_UPSTREAM);
         u.sweep(now + POOL_IDLE);

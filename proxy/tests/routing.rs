@@ -88,13 +88,12 @@ fn headers_are_rewritten_both_ways() {
         }
     });
     let proxy = Proxy::start(&["--route", &format!("/=http://{}", up.addr)]);
-    let r = exchange(
-        &proxy,
-        "GET /h HTTP/1.1\r\nHost: site.example:8080\r\nConnection: close, X-Private\r\nX-Private: 1\r\n\
-         Keep-Alive: 300\r\nTE: trailers\r\nProxy-Authorization: Basic x\r\nProxy-Connection: keep-alive\r\n\
-         Upgrade: h2c\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\
-         Via: 1.0 edge\r\nAccept: text/html\r\n\r\n",
-    );
+    const REQUEST: &str = "GET /h HTTP/1.1\r\nHost: site.example:8080\r\nConnection: close, X-Private\r\n\
+         X-Private: 1\r\nKeep-Alive: 300\r\nTE: trailers\r\nProxy-Authorization: Basic x\r\n\
+         Proxy-Connection: keep-alive\r\nUpgrade: h2c\r\nX-Forwarded-For: 203.0.113.9\r\n\
+         X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nX_Forwarded_For: 203.0.113.8\r\n\
+         Forwarded: for=203.0.113.7\r\nX-Real-IP: 203.0.113.6\r\nVia: 1.0 edge\r\nAccept: text/html\r\n\r\n";
+    let r = exchange(&proxy, REQUEST);
     let sent = r.text();
     for gone in [
         "Connection",
@@ -106,16 +105,44 @@ fn headers_are_rewritten_both_ways() {
     ] {
         assert!(!sent.contains(gone), "{gone} reached the upstream:\n{sent}");
     }
+    // Forwarding fields from an untrusted client are replaced, whatever their spelling.
+    assert!(
+        !sent.contains("203.0.113"),
+        "a forged forwarding field passed:\n{sent}"
+    );
+    assert!(
+        !sent.contains("Forwarded:") && !sent.contains("X_Forwarded"),
+        "{sent}"
+    );
     for kept in [
         "Host: site.example:8080\n",
         "Accept: text/html\n",
-        "X-Forwarded-For: 203.0.113.9, 127.0.0.1\n",
+        "X-Forwarded-For: 127.0.0.1\n",
         "X-Forwarded-Proto: http\n",
         "X-Forwarded-Host: site.example:8080\n",
+        "X-Real-IP: 127.0.0.1\n",
         "Via: 1.0 edge, 1.1 proxy\n",
     ] {
         assert!(sent.contains(kept), "missing {kept:?} in:\n{sent}");
     }
+    // A trusted proxy's fields are kept and X-Forwarded-For appended to (the ALB case).
+    let behind_lb = Proxy::start(&[
+        "--route",
+        &format!("/=http://{}", up.addr),
+        "--trusted-proxies",
+        "10.0.0.0/8,127.0.0.0/8",
+    ]);
+    let sent = exchange(&behind_lb, REQUEST).text();
+    for kept in [
+        "X-Forwarded-For: 203.0.113.9, 127.0.0.1\n",
+        "X-Forwarded-Proto: https\n",
+        "X-Forwarded-Host: evil\n",
+        "Forwarded: for=203.0.113.7\n",
+        "X-Real-IP: 203.0.113.6\n",
+    ] {
+        assert!(sent.contains(kept), "missing {kept:?} in:\n{sent}");
+    }
+    assert!(!sent.contains("X_Forwarded_For"), "{sent}");
     assert_eq!(r.header("server"), Some("upstream/1"));
     assert_eq!(r.header("via"), Some("1.1 inner, 1.1 proxy"));
     assert!(r.header("date").is_some());

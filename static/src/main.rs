@@ -44,12 +44,12 @@ fn serve(config: Config) {
         .and_then(|set| set.first())
         .and_then(|l| l.local_addr().ok())
     {
-        eprintln!(
+        common::log::notice(format_args!(
             "{NAME} {}: serving {} on http://{addr} ({} workers)",
             env!("CARGO_PKG_VERSION"),
             config.root.display(),
             config.server.workers
-        );
+        ));
     }
     let make_service = |_worker: usize| {
         let files = files::Files::new(

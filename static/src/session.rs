@@ -26,7 +26,7 @@ use common::sys;
 use common::transport::{ReadOutcome, Readiness, Transport, WriteOutcome};
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::Interest;
+use mio::Token;
 
 use crate::files::Files;
 use crate::resolve;
@@ -71,6 +71,7 @@ enum Phase {
 
 pub struct Conn {
     stream: TcpStream,
+    token: Token,
     peer: IpAddr,
     input: Buffer,
     output: Buffer,
@@ -106,15 +107,10 @@ impl Service for StaticService {
         _listener: usize,
     ) -> Option<Conn> {
         let _ = stream.set_nodelay(true);
-        cx.registry
-            .register(
-                &mut stream,
-                cx.token(Side::Client),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .ok()?;
+        let token = cx.register_client(&mut stream).ok()?;
         Some(Conn {
             stream,
+            token,
             peer: peer.ip(),
             input: Buffer::new(self.settings.limits.max_head + 1024),
             output: Buffer::new(OUTPUT_HIGH_WATER),
@@ -223,7 +219,7 @@ impl Service for StaticService {
     }
 
     fn close(&mut self, cx: &mut Cx, mut conn: Conn) {
-        let _ = cx.registry.deregister(&mut conn.stream);
+        cx.deregister(&mut conn.stream);
     }
 }
 
@@ -362,11 +358,7 @@ impl StaticService {
         // Out of budget while still progressing: yield to the other connections. With
         // edge-triggered readiness no new edge may come for what is already ready, but
         // re-arming (EPOLL_CTL_MOD) queues an event when the socket is ready now.
-        match cx.registry.reregister(
-            &mut conn.stream,
-            cx.token(Side::Client),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
+        match cx.rearm(&mut conn.stream, conn.token) {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Close,
         }

@@ -1,0 +1,88 @@
+//! What the access log needs of a request, copied out of the read buffer when its head is
+//! parsed (the head leaves the buffer at once), and the line written when it is answered.
+
+use std::net::IpAddr;
+use std::ops::Range;
+
+use common::event_loop::Cx;
+use common::http::request::{RequestHead, Version};
+use common::log::Entry;
+
+/// The logged fields of the current request.
+#[derive(Default)]
+pub struct LogInfo {
+    buf: Vec<u8>,
+    method: Range<usize>,
+    target: Range<usize>,
+    referer: Option<Range<usize>>,
+    user_agent: Option<Range<usize>>,
+    /// `None` until a head was parsed (an unparsable request logs as `-`).
+    version: Option<Version>,
+}
+
+impl LogInfo {
+    pub fn capture(&mut self, head: &RequestHead, enabled: bool) {
+        self.clear();
+        self.version = Some(head.version);
+        if !enabled {
+            return;
+        }
+        let mut put = |bytes: &[u8]| {
+            let start = self.buf.len();
+            self.buf.extend_from_slice(bytes);
+            start..self.buf.len()
+        };
+        self.method = put(head.method.as_bytes());
+        self.target = put(head.target);
+        self.referer = head.header("referer").map(&mut put);
+        self.user_agent = head.header("user-agent").map(&mut put);
+    }
+
+    /// Forgets the request (for answers to heads that could not be parsed).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.method = 0..0;
+        self.target = 0..0;
+        self.referer = None;
+        self.user_agent = None;
+        self.version = None;
+    }
+
+    /// Frees the buffer (an idle connection keeps no allocation).
+    pub fn release(&mut self) {
+        self.clear();
+        self.buf = Vec::new();
+    }
+
+    /// Writes the access-log line of the current request.
+    pub fn record(
+        &self,
+        cx: &mut Cx,
+        peer: IpAddr,
+        status: u16,
+        bytes: u64,
+        upstream: Option<&str>,
+    ) {
+        if !cx.log.is_enabled() {
+            return;
+        }
+        let get = |r: &Range<usize>| self.buf.get(r.clone()).unwrap_or(b"-");
+        let parsed = self.version.is_some();
+        let method = std::str::from_utf8(get(&self.method)).unwrap_or("-");
+        let date = *cx.date;
+        cx.log.record(
+            &date,
+            &Entry {
+                peer,
+                method: if parsed { method } else { "-" },
+                target: if parsed { get(&self.target) } else { b"-" },
+                version: self.version.unwrap_or(Version::Http11),
+                status,
+                body_bytes: bytes,
+                referer: self.referer.as_ref().map(get),
+                user_agent: self.user_agent.as_ref().map(get),
+                upstream,
+            },
+        );
+    }
+}

@@ -1,0 +1,517 @@
+//! One client connection: the state machine (`Waiting -> Forwarding -> Waiting`, `-> Tunnel`,
+//! `-> Closing`), the drive loop, the answers the proxy writes itself, and the timeouts.
+//!
+//! Each state carries its own data: an [`Exchange`] while forwarding, a [`Tunnel`] after a
+//! WebSocket upgrade, the [`Closing`] phase at the end. What the connection waits for between
+//! requests is the [`HeadClock`]'s. The upstream connection of the last exchange is kept
+//! (`kept`) for the next request while it stays quiet.
+//!
+//! Backpressure: no request head is parsed while the output towards the client is above
+//! [`OUTPUT_HIGH_WATER`], canned answers included; no byte is read from the client while its
+//! input buffer is full. A client that pipelines and never reads therefore costs two bounded
+//! buffers, then its own socket buffers fill and it stops.
+//!
+//! Loop contract: readiness lives in each `Endpoint`; [`Conn::drive`] runs rounds until none
+//! makes progress, so bytes already in user space (pipelined requests, TLS plaintext, a buffer
+//! that just got room) are handled before returning, within the fairness budget.
+
+use std::net::SocketAddr;
+
+use common::buffer::Buffer;
+use common::conn::{self, Closing, Driven, HeadClock, Stop, Waited, Wind};
+use common::event_loop::{Cx, Flow, Side};
+use common::http::request::{self, header_storage, Limits, Version};
+use common::http::response::Canned;
+use common::http::status::Status;
+use common::transport::Transport;
+use mio::event::Event;
+
+use crate::access::LogInfo;
+use crate::exchange::{ClientSide, Exchange, Failure, Step, OUTPUT_HIGH_WATER};
+use crate::forward::NAME;
+use crate::pages;
+use crate::plan::{self, Action, Answer, Plan};
+use crate::service::Proxy;
+use crate::stream::Stream;
+use crate::tunnel::Tunnel;
+use crate::upstream_conn::UpstreamConn;
+
+/// Bytes buffered from the client (request heads and bodies).
+pub const REQUEST_BUF: usize = 16 * 1024;
+/// Bytes buffered towards the client.
+pub const RESPONSE_BUF: usize = OUTPUT_HIGH_WATER;
+/// Rounds of work one event may buy before the connection yields (about 1 MiB moved).
+const DRIVE_ROUNDS: usize = 32;
+
+const LIMITS: Limits = Limits {
+    max_head: 8 * 1024,
+    max_target: 4 * 1024,
+};
+
+// The exchange is inline, not boxed: a box per request, freed at its end, interleaves small
+// allocations with the connections' buffers and measurably fragments glibc's heap (idle
+// connections cost 9 KiB instead of under 5 after a burst). The slot is sized for it once.
+#[allow(clippy::large_enum_variant)]
+enum State {
+    /// Waiting for (or receiving) a request head. Answers the proxy writes itself are
+    /// written from here and the connection stays here.
+    Waiting,
+    Forwarding(Exchange),
+    Tunnel(Box<Tunnel>),
+    Closing(Closing),
+}
+
+pub struct Conn {
+    client: Stream,
+    peer: SocketAddr,
+    https: bool,
+    /// The peer is a trusted proxy (`--trusted-proxies`).
+    trusted: bool,
+    cin: Buffer,
+    cout: Buffer,
+    clock: HeadClock,
+    plan: Plan,
+    log: LogInfo,
+    /// The upstream connection of the last exchange, kept for the next request.
+    kept: Option<UpstreamConn>,
+    state: State,
+}
+
+impl Conn {
+    pub fn new(client: Stream, peer: SocketAddr, https: bool, trusted: bool) -> Conn {
+        let now = client.last_write;
+        Conn {
+            client,
+            peer,
+            https,
+            trusted,
+            cin: Buffer::new(REQUEST_BUF),
+            cout: Buffer::new(RESPONSE_BUF),
+            clock: HeadClock::new(now),
+            plan: Plan::default(),
+            log: LogInfo::default(),
+            kept: None,
+            state: State::Waiting,
+        }
+    }
+
+    /// The upstream connection in use (or kept), if any.
+    fn upstream_conn(&mut self) -> Option<&mut UpstreamConn> {
+        match &mut self.state {
+            State::Forwarding(ex) => ex.upstream_conn(),
+            State::Tunnel(t) => Some(t.upstream_conn()),
+            State::Waiting | State::Closing(_) => self.kept.as_mut(),
+        }
+    }
+
+    pub fn on_event(&mut self, side: Side, event: &Event) {
+        match side {
+            Side::Client => self.client.record(event),
+            Side::Upstream => {
+                if let Some(up) = self.upstream_conn() {
+                    up.record(event);
+                }
+            }
+        }
+    }
+
+    /// Makes all the progress possible now, within the fairness budget.
+    pub fn drive(&mut self, p: &mut Proxy, cx: &mut Cx) -> Flow {
+        match conn::drive(DRIVE_ROUNDS, || self.round(p, cx)) {
+            Driven::Idle => Flow::Continue,
+            Driven::Stopped => Flow::Close,
+            Driven::OutOfBudget => {
+                let rearmed = self.client.rearm(cx).is_ok();
+                if let Some(up) = self.upstream_conn() {
+                    let _ = up.stream.rearm(cx);
+                }
+                if rearmed {
+                    Flow::Continue
+                } else {
+                    Flow::Close
+                }
+            }
+        }
+    }
+
+    fn round(&mut self, p: &mut Proxy, cx: &mut Cx) -> Result<bool, Stop> {
+        if let State::Closing(closing) = &mut self.state {
+            return match closing.step(&mut self.client, &mut self.cout, &mut self.cin, cx.now) {
+                Wind::Continue(progress) => Ok(progress),
+                Wind::Done => Err(Stop),
+            };
+        }
+        let mut progress = self.write_client(cx)?;
+        progress |= self.read_client(cx)?;
+        progress |= match self.state {
+            State::Waiting => self.take_requests(p, cx),
+            State::Forwarding(_) => self.forward(p, cx)?,
+            State::Tunnel(ref mut t) => {
+                t.step(&mut self.client, &mut self.cin, &mut self.cout, cx.now)?
+            }
+            State::Closing(_) => false,
+        };
+        progress |= self.write_client(cx)?;
+        Ok(progress)
+    }
+
+    fn write_client(&mut self, cx: &mut Cx) -> Result<bool, Stop> {
+        let moved = self
+            .client
+            .write(&mut self.cout, cx.now)
+            .map_err(|_| Stop)?;
+        if moved {
+            self.clock.touch(cx.now);
+        }
+        Ok(moved)
+    }
+
+    fn read_client(&mut self, cx: &mut Cx) -> Result<bool, Stop> {
+        let before = self.cin.len();
+        let progress = self.client.read(&mut self.cin).map_err(|_| Stop)?;
+        if self.cin.len() > before {
+            self.clock.arrived(cx.now, before == 0);
+        }
+        Ok(progress)
+    }
+
+    /// Parses and starts the requests waiting in `cin`, in order, while the output towards the
+    /// client is below its high-water mark. Returns whether anything was done.
+    fn take_requests(&mut self, p: &mut Proxy, cx: &mut Cx) -> bool {
+        self.check_kept(cx);
+        let mut progress = false;
+        while matches!(self.state, State::Waiting) && self.cout.len() < OUTPUT_HIGH_WATER {
+            let mut storage = header_storage();
+            let head = match request::parse(self.cin.filled(), &mut storage, &LIMITS) {
+                Ok(Some(head)) => head,
+                Ok(None) => {
+                    // No complete head. Once the client stopped sending, none will come: every
+                    // request received before its FIN has been answered (or is in `cout`).
+                    if self.client.input_ended() {
+                        self.start_closing(cx);
+                        progress = true;
+                    }
+                    break;
+                }
+                Err(e) => {
+                    self.log.clear();
+                    self.plan.version = Version::Http11;
+                    self.plan.head_request = false;
+                    self.plan.keep_alive = false;
+                    self.write_answer(p, cx, Answer::Error(e.status()), None);
+                    self.start_closing(cx);
+                    return true;
+                }
+            };
+            self.log.capture(&head, cx.log.is_enabled());
+            let shared = &*p.shared;
+            let context = plan::Context {
+                routes: &shared.config.routes,
+                health_path: shared.config.health_path.as_bytes(),
+                https: self.https,
+                redirect_https: (shared.server_tls.is_some() && !self.https)
+                    .then_some(shared.tls_port),
+                max_body: shared.config.max_body,
+                peer: self.peer.ip(),
+                trusted: self.trusted,
+            };
+            self.plan.make(&head, &context, &mut p.scratch);
+            let head_len = head.head_len;
+            self.cin.consume(head_len);
+            progress = true;
+            match self.plan.action {
+                Action::Answer(answer) => self.answer(p, cx, answer),
+                Action::Forward { route } => self.start_forward(route, p, cx),
+            }
+        }
+        progress
+    }
+
+    /// A kept upstream connection that said anything (bytes, EOF, an error) while no request
+    /// was in flight is closed: it may never carry another request.
+    fn check_kept(&mut self, cx: &mut Cx) {
+        let signalled = self
+            .kept
+            .as_ref()
+            .is_some_and(|k| k.stream.ready.readable || k.stream.ready.hup);
+        if signalled {
+            if let Some(mut kept) = self.kept.take() {
+                if kept.still_quiet() {
+                    kept.stream.ready.readable = false;
+                    self.kept = Some(kept);
+                } else {
+                    kept.close(cx);
+                }
+            }
+        }
+    }
+
+    /// Writes an answer of the proxy's own and moves on.
+    fn answer(&mut self, p: &mut Proxy, cx: &mut Cx, answer: Answer) {
+        self.write_answer(p, cx, answer, None);
+        self.next_request(cx);
+    }
+
+    /// Writes an answer of the proxy's own (`self.plan` says for which request) and logs it.
+    fn write_answer(&mut self, p: &Proxy, cx: &mut Cx, answer: Answer, upstream: Option<usize>) {
+        self.plan.keep_alive &= !cx.draining;
+        let canned = Canned {
+            date: cx.date,
+            server: NAME,
+            keep_alive: self.plan.keep_alive,
+            version: self.plan.version,
+            head_only: self.plan.head_request,
+        };
+        let shared = &*p.shared;
+        let hsts = shared.hsts(self.https);
+        let out = &mut self.cout;
+        let (status, bytes) = match answer {
+            Answer::Health => (
+                200,
+                pages::page(out, b"text/plain; charset=utf-8", b"ok\n", &canned, hsts),
+            ),
+            Answer::Index => (
+                200,
+                pages::page(
+                    out,
+                    b"text/html; charset=utf-8",
+                    &shared.index_page,
+                    &canned,
+                    hsts,
+                ),
+            ),
+            Answer::Error(s) => (s.code(), pages::error(out, s, &canned, hsts, None)),
+            Answer::Redirect(s) => (
+                s.code(),
+                pages::error(out, s, &canned, hsts, Some(self.plan.location())),
+            ),
+        };
+        let name = upstream.and_then(|id| shared.config.routes.upstreams.get(id));
+        self.log.record(
+            cx,
+            self.peer.ip(),
+            status,
+            bytes,
+            name.map(|u| u.display.as_str()),
+        );
+    }
+
+    /// The current request is done: wait for the next one, or close.
+    fn next_request(&mut self, cx: &mut Cx) {
+        if self.plan.keep_alive && !cx.draining {
+            self.state = State::Waiting;
+            self.clock.next_request(cx.now, !self.cin.is_empty());
+        } else {
+            self.start_closing(cx);
+        }
+    }
+
+    fn start_forward(&mut self, route: usize, p: &mut Proxy, cx: &mut Cx) {
+        if self.plan.expect_continue {
+            self.cout.push(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let kept = self.kept.take();
+        match Exchange::start(route, &self.plan, kept, p, cx) {
+            Ok(ex) => self.state = State::Forwarding(ex),
+            Err((failure, upstream)) => {
+                // Only an answer can come out of starting; nothing was sent.
+                let _ = self.failed(failure, upstream, p, cx);
+            }
+        }
+    }
+
+    fn forward(&mut self, p: &mut Proxy, cx: &mut Cx) -> Result<bool, Stop> {
+        let State::Forwarding(ex) = &mut self.state else {
+            return Ok(false);
+        };
+        let client = ClientSide {
+            cin: &mut self.cin,
+            cout: &mut self.cout,
+            input_end: self.client.input,
+            plan: &self.plan,
+            https: self.https,
+        };
+        let step = ex.step(client, p, cx);
+        let upstream = ex.upstream;
+        match step {
+            Step::Progress(progress) => Ok(progress),
+            Step::Finished(done) => {
+                let name = p.shared.config.routes.upstreams.get(upstream);
+                let name = name.map(|u| u.display.as_str());
+                self.log
+                    .record(cx, self.peer.ip(), done.status, done.bytes, name);
+                self.kept = done.upstream;
+                self.plan.keep_alive = done.keep_alive;
+                self.next_request(cx);
+                Ok(true)
+            }
+            Step::Upgraded(conn) => {
+                let name = p.shared.config.routes.upstreams.get(upstream);
+                let name = name.map(|u| u.display.as_str());
+                self.log.record(cx, self.peer.ip(), 101, 0, name);
+                self.state = State::Tunnel(Box::new(Tunnel::new(conn, cx.now)));
+                Ok(true)
+            }
+            Step::Failed(failure) => self.failed(failure, upstream, p, cx),
+        }
+    }
+
+    /// What the client gets when an exchange fails.
+    fn failed(
+        &mut self,
+        failure: Failure,
+        upstream: usize,
+        p: &mut Proxy,
+        cx: &mut Cx,
+    ) -> Result<bool, Stop> {
+        self.leave(cx);
+        match failure {
+            Failure::Answer { status, keep_alive } => {
+                self.plan.keep_alive = keep_alive;
+                self.write_answer(p, cx, Answer::Error(status), Some(upstream));
+                self.next_request(cx);
+                Ok(true)
+            }
+            Failure::Cut {
+                status,
+                bytes,
+                close_delimited,
+            } => {
+                let name = p.shared.config.routes.upstreams.get(upstream);
+                self.log.record(
+                    cx,
+                    self.peer.ip(),
+                    status,
+                    bytes,
+                    name.map(|u| u.display.as_str()),
+                );
+                if close_delimited {
+                    // The close itself would read as the end of a complete response.
+                    self.client.abort();
+                    return Err(Stop);
+                }
+                // Never let a cut response look complete: no last chunk, and the connection
+                // closes.
+                self.start_closing(cx);
+                Ok(true)
+            }
+            Failure::ClientGone => Err(Stop),
+        }
+    }
+
+    /// Leaves a forwarding or tunnel state, closing its upstream connection.
+    fn leave(&mut self, cx: &Cx) {
+        match std::mem::replace(&mut self.state, State::Waiting) {
+            State::Forwarding(ex) => ex.abandon(cx),
+            State::Tunnel(t) => t.close(cx),
+            State::Waiting => {}
+            State::Closing(c) => self.state = State::Closing(c),
+        }
+    }
+
+    /// Stops processing input; flushes what is queued for the client, then closes.
+    fn start_closing(&mut self, cx: &Cx) {
+        self.leave(cx);
+        self.cin.clear();
+        self.state = State::Closing(Closing::Flushing);
+    }
+
+    /// Periodic work: timeouts, shutdown, giving back what an idle connection holds.
+    pub fn tick(&mut self, p: &mut Proxy, cx: &mut Cx) -> Flow {
+        let now = cx.now;
+        let server = &p.shared.config.server;
+        let (header_timeout, idle_timeout) = (server.header_timeout, server.idle_timeout);
+        match &mut self.state {
+            State::Closing(closing) => {
+                let expired =
+                    closing.expired(&self.client, &self.cout, now, idle_timeout, cx.draining);
+                return if expired { Flow::Close } else { Flow::Continue };
+            }
+            State::Tunnel(t) => {
+                let over = cx.draining || t.expired(now, p.shared.config.upstream_timeout);
+                return if over { Flow::Close } else { Flow::Continue };
+            }
+            State::Forwarding(_) | State::Waiting => {}
+        }
+        // A client that stopped reading: the send timeout.
+        if self.client.send_stalled(&self.cout, now, idle_timeout) {
+            return Flow::Close;
+        }
+        if let State::Forwarding(ex) = &mut self.state {
+            if let Some(failure) = ex.tick(&self.plan, &self.cin, p, cx) {
+                let upstream = ex.upstream;
+                if self.failed(failure, upstream, p, cx).is_err() {
+                    return Flow::Close;
+                }
+            }
+            return self.drive(p, cx);
+        }
+        let handshaking = self.client.io.is_handshaking();
+        if cx.draining {
+            return self.drain(p, cx, handshaking);
+        }
+        match self.clock.expired(now, header_timeout, idle_timeout) {
+            Some(_) if handshaking => Flow::Close,
+            Some(Waited::HeaderTimeout) => {
+                self.log.clear();
+                self.plan.keep_alive = false;
+                self.plan.head_request = false;
+                self.write_answer(p, cx, Answer::Error(Status::REQUEST_TIMEOUT), None);
+                self.start_closing(cx);
+                self.drive(p, cx)
+            }
+            Some(Waited::Idle) => Flow::Close,
+            None => {
+                if self.cin.is_empty() && self.cout.is_empty() && !handshaking {
+                    self.release_idle(p, cx);
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Shutdown began while no request was in progress. One may still wait unread in the
+    /// socket (it arrived after the last event was handled, or the connection was just taken
+    /// from the listen backlog): read once and serve it, with `Connection: close`, before
+    /// closing. A request the client finished writing before the signal is never dropped; one
+    /// still incomplete after this read was not finished before it, and the connection closes.
+    fn drain(&mut self, p: &mut Proxy, cx: &mut Cx, handshaking: bool) -> Flow {
+        if handshaking {
+            return Flow::Close;
+        }
+        self.client.ready.readable = true;
+        if self.drive(p, cx) == Flow::Close {
+            return Flow::Close;
+        }
+        if !matches!(self.state, State::Waiting) {
+            return Flow::Continue;
+        }
+        if self.cout.is_empty() {
+            return Flow::Close;
+        }
+        self.start_closing(cx);
+        self.drive(p, cx)
+    }
+
+    /// An idle keep-alive connection gives its upstream back to the pool and frees its
+    /// buffers: one live allocation per idle connection, left between freed ones, pins their
+    /// pages, and 10,000 idle connections then cost ~11 KiB each instead of ~1.
+    fn release_idle(&mut self, p: &mut Proxy, cx: &mut Cx) {
+        if let Some(kept) = self.kept.take() {
+            kept.release(cx, &mut p.ups);
+        }
+        self.cin.release_if_empty();
+        self.cout.release_if_empty();
+        self.plan.release();
+        self.log.release();
+    }
+
+    /// The connection is gone: a kept upstream that is fit goes back to the pool.
+    pub fn close(mut self, p: &mut Proxy, cx: &mut Cx) {
+        self.leave(cx);
+        if let Some(kept) = self.kept.take() {
+            kept.release(cx, &mut p.ups);
+        }
+        self.client.deregister(cx);
+    }
+}
