@@ -59,9 +59,14 @@ impl<T: Transport> Endpoint<T> {
         }
     }
 
-    /// Records what an event reported.
+    /// Records what an event reported, if it is meant for this socket. An event carrying
+    /// another token is stale: it was reported for a socket this connection had before, in
+    /// the same batch (see the event loop's token contract), and must not be taken for news
+    /// about this one (a hang-up of the old socket would fail the new one's connect).
     pub fn record(&mut self, event: &Event) {
-        self.ready.record(event);
+        if event.token() == self.token {
+            self.ready.record(event);
+        }
     }
 
     pub fn input_ended(&self) -> bool {
@@ -313,12 +318,34 @@ pub enum Driven {
     OutOfBudget,
 }
 
-/// Runs `round` until it reports no progress, asks to stop, or `rounds` are used up.
-pub fn drive(rounds: usize, mut round: impl FnMut() -> Result<bool, Stop>) -> Driven {
+/// What one round of work came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Round {
+    /// Something happened: go on.
+    Progress,
+    /// Nothing more can happen until the next event.
+    Idle,
+    /// Work remains but this event's budget for it is spent (bytes sent, say): yield now.
+    Yield,
+}
+
+impl From<bool> for Round {
+    fn from(progress: bool) -> Round {
+        if progress {
+            Round::Progress
+        } else {
+            Round::Idle
+        }
+    }
+}
+
+/// Runs `round` until it reports no progress, asks to stop or to yield, or `rounds` are used up.
+pub fn drive(rounds: usize, mut round: impl FnMut() -> Result<Round, Stop>) -> Driven {
     for _ in 0..rounds {
         match round() {
-            Ok(true) => {}
-            Ok(false) => return Driven::Idle,
+            Ok(Round::Progress) => {}
+            Ok(Round::Idle) => return Driven::Idle,
+            Ok(Round::Yield) => return Driven::OutOfBudget,
             Err(Stop) => return Driven::Stopped,
         }
     }
@@ -328,6 +355,56 @@ pub fn drive(rounds: usize, mut round: impl FnMut() -> Result<bool, Stop>) -> Dr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finding 5 of the proxy-core review, provoked with real epoll events: the hang-up of an
+    /// upstream socket, still in the batch after that socket was replaced, reaches the
+    /// connection's new socket. It must not count.
+    #[test]
+    fn stale_events_do_not_reach_a_replacement_socket() {
+        use mio::net::TcpListener;
+        use mio::{Events, Interest, Poll, Token};
+        use std::time::Duration;
+        let mut poll = Poll::new().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let both = Interest::READABLE | Interest::WRITABLE;
+        let (old_token, new_token) = (Token(1 | 1 << 40), Token(1 | 2 << 40));
+        let mut old = TcpStream::connect(addr).unwrap();
+        poll.registry().register(&mut old, old_token, both).unwrap();
+        let (peer, _) = loop {
+            match listener.accept() {
+                Ok(pair) => break pair,
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        let mut events = Events::with_capacity(16);
+        poll.poll(&mut events, Some(Duration::from_millis(200)))
+            .unwrap();
+        drop(peer); // the old upstream hangs up
+        std::thread::sleep(Duration::from_millis(50));
+        events.clear();
+        poll.poll(&mut events, Some(Duration::from_secs(2)))
+            .unwrap();
+        let stale = events
+            .iter()
+            .find(|e| e.token() == old_token && e.is_read_closed())
+            .expect("a hang-up event for the old socket");
+        // The connection replaced the socket while handling an earlier event of the batch.
+        poll.registry().deregister(&mut old).unwrap();
+        let mut new = TcpStream::connect(addr).unwrap();
+        poll.registry().register(&mut new, new_token, both).unwrap();
+        let mut replacement = Endpoint::new(new, new_token, Instant::now());
+        replacement.record(stale);
+        assert_eq!(
+            replacement.ready,
+            Readiness::default(),
+            "a stale event counted"
+        );
+        let mut original = Endpoint::new(old, old_token, Instant::now());
+        original.record(stale);
+        assert!(original.ready.hup, "an event for the socket itself counts");
+        let _ = listener.accept();
+    }
 
     #[test]
     fn head_clock_timeouts() {
@@ -358,11 +435,20 @@ mod tests {
         assert_eq!(
             drive(4, || {
                 n += 1;
-                Ok(n < 3)
+                Ok((n < 3).into())
             }),
             Driven::Idle
         );
-        assert_eq!(drive(4, || Ok(true)), Driven::OutOfBudget);
+        assert_eq!(drive(4, || Ok(Round::Progress)), Driven::OutOfBudget);
+        let mut rounds = 0;
+        assert_eq!(
+            drive(4, || {
+                rounds += 1;
+                Ok(Round::Yield)
+            }),
+            Driven::OutOfBudget
+        );
+        assert_eq!(rounds, 1, "a yield ends the drive at once");
         assert_eq!(drive(4, || Err(Stop)), Driven::Stopped);
     }
 }

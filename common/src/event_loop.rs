@@ -475,6 +475,7 @@ impl<S: Service> Worker<S> {
             log::still_exhausted();
         }
         log::exhaustion_sweep();
+        log::report_drops();
         self.service.worker_tick(now);
         for slot in 0..self.slots.len() {
             if let Some(conn) = self.slots[slot].as_mut() {
@@ -582,4 +583,45 @@ pub fn is_resource_exhaustion(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every upstream registration of a slot gets a token no earlier one had, and every token
+    /// still decodes to its slot and side (finding 5 of the proxy-core review).
+    #[test]
+    fn upstream_tokens_are_fresh_per_registration() {
+        let poll = Poll::new().unwrap();
+        let mut log = AccessLog::new(LogFormat::Off);
+        let mut generation = 0;
+        let date = [b' '; 29];
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for slot in [0usize, 7, 123_456] {
+            for _ in 0..3 {
+                let mut cx = Cx {
+                    registry: poll.registry(),
+                    now: Instant::now(),
+                    date: &date,
+                    log: &mut log,
+                    draining: false,
+                    slot,
+                    generation: &mut generation,
+                };
+                let mut socket = TcpStream::connect(addr).unwrap();
+                let token = cx.register_upstream(&mut socket).unwrap();
+                assert!(seen.insert(token), "token {token:?} handed out twice");
+                assert_eq!((token.0 & SLOT_MASK) / 2, slot);
+                assert_eq!(token.0 % 2, 1, "upstream side");
+                assert!(token.0 < LISTENER_BASE);
+                let client = cx
+                    .register_client(&mut TcpStream::connect(addr).unwrap())
+                    .unwrap();
+                assert_eq!(client, Token(slot * 2));
+            }
+        }
+    }
 }

@@ -4,10 +4,10 @@
 //! escaped, so a request cannot forge log lines.
 //!
 //! Nothing here blocks a worker: a stalled reader of stdout (a full pipe, a paused log
-//! collector) stalls only the writer thread. Its queue is bounded ([`QUEUE_BATCHES`]); batches
-//! that do not fit are dropped and counted, and the writer reports the count on stderr once it
-//! can write again. Errors go through the same thread ([`error`]); they are rare by
-//! construction. Resource exhaustion is the exception (every connection of a flood runs into
+//! collector) stalls only stdout's writer thread. Its queue is bounded ([`QUEUE_BATCHES`]);
+//! batches that do not fit are dropped and counted, and the count is reported on stderr every
+//! second ([`report_drops`]). Errors go through stderr's own writer thread ([`error`]); they are
+//! rare by construction. Resource exhaustion is the exception (every connection of a flood runs into
 //! it), so it is reported through [`exhausted`], which logs once per episode.
 
 use std::net::IpAddr;
@@ -94,102 +94,138 @@ impl AccessLog {
         }
         let lines = self.batch.iter().filter(|&&b| b == b'\n').count() as u64;
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(1024));
-        submit(Msg::Stdout(batch), lines);
+        STDOUT.submit(batch, lines);
     }
 }
 
-/// Batches (and error lines) waiting for the writer thread at most: a stalled stdout costs at
-/// most this many batches of memory (each about [`FLUSH_AT`] bytes or less).
+/// Batches waiting for the stdout writer at most: a stalled stdout costs at most this many
+/// batches of memory (each about [`FLUSH_AT`] bytes or less).
 pub const QUEUE_BATCHES: usize = 64;
+/// Lines waiting for the stderr writer at most.
+const QUEUE_LINES: usize = 256;
 
 enum Msg {
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
+    Bytes(Vec<u8>),
     /// Answered once everything queued before it was written.
     Flushed(SyncSender<()>),
 }
 
-/// Lines dropped because the queue was full, not yet reported.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-static WRITER: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
-
-fn writer() -> Option<&'static SyncSender<Msg>> {
-    WRITER
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
-            std::thread::Builder::new()
-                .name("log-writer".into())
-                .spawn(move || write_loop(rx))
-                .ok()
-                .map(|_| tx)
-        })
-        .as_ref()
+/// One output (stdout or stderr) with its own writer thread, so a stalled stdout never holds
+/// back the error that reports it.
+struct Output {
+    fd: i32,
+    capacity: usize,
+    writer: OnceLock<Option<SyncSender<Msg>>>,
+    /// Lines dropped because the queue was full, not yet reported.
+    dropped: AtomicU64,
 }
 
-fn submit(msg: Msg, lines: u64) {
-    let Some(tx) = writer() else {
-        return;
-    };
-    match tx.try_send(msg) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-            DROPPED.fetch_add(lines.max(1), Ordering::Relaxed);
+static STDOUT: Output = Output::new(1, QUEUE_BATCHES);
+static STDERR: Output = Output::new(2, QUEUE_LINES);
+
+impl Output {
+    const fn new(fd: i32, capacity: usize) -> Output {
+        Output {
+            fd,
+            capacity,
+            writer: OnceLock::new(),
+            dropped: AtomicU64::new(0),
         }
+    }
+
+    fn sender(&'static self) -> Option<&'static SyncSender<Msg>> {
+        self.writer
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::sync_channel(self.capacity);
+                let fd = self.fd;
+                std::thread::Builder::new()
+                    .name(format!("log-writer-{fd}"))
+                    .spawn(move || write_loop(fd, rx))
+                    .ok()
+                    .map(|_| tx)
+            })
+            .as_ref()
+    }
+
+    /// Queues `bytes` (`lines` lines of them) without ever blocking; counts them when full.
+    fn submit(&'static self, bytes: Vec<u8>, lines: u64) {
+        let sent = self
+            .sender()
+            .is_some_and(|tx| tx.try_send(Msg::Bytes(bytes)).is_ok());
+        if !sent {
+            self.dropped.fetch_add(lines.max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Waits (until `deadline`) for what was queued so far to be written.
+    fn flush(&'static self, deadline: Instant) {
+        let Some(tx) = self.sender() else {
+            return;
+        };
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let mut msg = Msg::Flushed(done_tx);
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+        let _ = done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
-/// The writer thread: the only place that writes (and may block on) stdout and stderr.
-fn write_loop(rx: Receiver<Msg>) {
+/// A writer thread: the only place that writes (and may block on) its descriptor.
+fn write_loop(fd: i32, rx: Receiver<Msg>) {
     for msg in rx {
         match msg {
-            Msg::Stdout(bytes) => {
-                let _ = crate::sys::write_all_fd(1, &bytes);
-            }
-            Msg::Stderr(bytes) => {
-                let _ = crate::sys::write_all_fd(2, &bytes);
+            Msg::Bytes(bytes) => {
+                let _ = crate::sys::write_all_fd(fd, &bytes);
             }
             Msg::Flushed(done) => {
                 let _ = done.send(());
             }
         }
-        let dropped = DROPPED.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            let line = format!("error: log output was not being read: {dropped} line(s) dropped\n");
-            let _ = crate::sys::write_all_fd(2, line.as_bytes());
-        }
+    }
+}
+
+/// Reports lines dropped because their output was not being read. Cheap (two atomic swaps);
+/// called on every sweep of every worker.
+pub fn report_drops() {
+    let access = STDOUT.dropped.swap(0, Ordering::Relaxed);
+    if access > 0 {
+        error(format_args!(
+            "access log: {access} line(s) dropped: stdout is not being read fast enough"
+        ));
+    }
+    let errors = STDERR.dropped.swap(0, Ordering::Relaxed);
+    if errors > 0 {
+        error(format_args!(
+            "{errors} error line(s) dropped: stderr is not being read"
+        ));
     }
 }
 
 /// Waits (at most `within`) until everything queued so far is written: called once when the
-/// process is about to exit, so the last lines are not lost. A stalled stdout gives up.
+/// process is about to exit, so the last lines are not lost. A stalled output gives up.
 pub fn flush_pending(within: Duration) {
-    let Some(tx) = writer() else {
-        return;
-    };
-    let (done_tx, done_rx) = mpsc::sync_channel(1);
+    report_drops();
     let deadline = Instant::now() + within;
-    let mut msg = Msg::Flushed(done_tx);
-    loop {
-        match tx.try_send(msg) {
-            Ok(()) => break,
-            Err(TrySendError::Full(back)) if Instant::now() < deadline => {
-                msg = back;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(_) => return,
-        }
-    }
-    let _ = done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    STDOUT.flush(deadline);
+    STDERR.flush(deadline);
 }
 
 /// Queues an error line for stderr (never blocks the caller).
 pub fn error(args: std::fmt::Arguments) {
-    submit(Msg::Stderr(format!("error: {args}\n").into_bytes()), 1);
+    STDERR.submit(format!("error: {args}\n").into_bytes(), 1);
 }
 
 /// Queues an informational line for stderr (never blocks the caller).
 pub fn notice(args: std::fmt::Arguments) {
-    submit(Msg::Stderr(format!("{args}\n").into_bytes()), 1);
+    STDERR.submit(format!("{args}\n").into_bytes(), 1);
 }
 
 /// An exhaustion episode ends after this long without a report.

@@ -226,11 +226,17 @@ impl FileStat {
     }
 }
 
-/// stat(2) of `relative` below the directory `root`, following symlinks, in one syscall and
-/// without allocating (`scratch` holds the NUL-terminated path). This does not confine the
-/// lookup to `root`: callers use it only to revalidate a file first opened by [`open_beneath`],
-/// comparing device and inode, so a path that now leads elsewhere simply misses.
-pub fn stat_at(root: &File, relative: &str, scratch: &mut Vec<u8>) -> io::Result<FileStat> {
+/// stat(2) of `relative` below the directory `root`, with the same confinement as
+/// [`open_beneath`]: a path whose resolution leaves `root` (`..`, a symlink pointing outside)
+/// fails with EXDEV instead of describing a file outside, so a client cannot learn what
+/// exists beyond the root from the difference between 404, 403 and 301. openat2(O_PATH) and
+/// fstat(2): no allocation (`scratch` holds the NUL-terminated path), nothing read.
+pub fn stat_beneath(
+    root: &File,
+    root_path: &Path,
+    relative: &str,
+    scratch: &mut Vec<u8>,
+) -> io::Result<FileStat> {
     scratch.clear();
     scratch.extend_from_slice(if relative.is_empty() {
         b"."
@@ -241,18 +247,44 @@ pub fn stat_at(root: &File, relative: &str, scratch: &mut Vec<u8>) -> io::Result
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     scratch.push(0);
-    // SAFETY: a zeroed stat is a valid out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `scratch` is NUL-terminated and `st` is writable.
-    cvt(unsafe {
-        libc::fstatat(
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `how` is a valid open_how of the size passed; the path is NUL-terminated.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
             root.as_raw_fd(),
             scratch.as_ptr() as *const libc::c_char,
-            &mut st,
-            0,
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
         )
-    })?;
-    Ok(FileStat::from_raw(&st))
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            // No openat2 here: the same containment check as `open_beneath`'s fallback.
+            Some(libc::ENOSYS) | Some(libc::EPERM) => {
+                let rel = if relative.is_empty() { "." } else { relative };
+                let full = root_path.join(rel).canonicalize()?;
+                if !full.starts_with(root_path) {
+                    return Err(io::Error::from_raw_os_error(libc::EXDEV));
+                }
+                use std::os::unix::fs::OpenOptionsExt;
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH)
+                    .open(full)?;
+                stat_file(&file)
+            }
+            _ => Err(err),
+        };
+    }
+    // SAFETY: the kernel returned a new descriptor that we now own (closed on drop).
+    let file = unsafe { File::from_raw_fd(fd as RawFd) };
+    stat_file(&file)
 }
 
 /// fstat(2) of an open file.

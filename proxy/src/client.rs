@@ -18,7 +18,7 @@
 use std::net::SocketAddr;
 
 use common::buffer::Buffer;
-use common::conn::{self, Closing, Driven, HeadClock, Stop, Waited, Wind};
+use common::conn::{self, Closing, Driven, HeadClock, Round, Stop, Waited, Wind};
 use common::event_loop::{Cx, Flow, Side};
 use common::http::request::{self, header_storage, Limits, Version};
 use common::http::response::Canned;
@@ -117,7 +117,7 @@ impl Conn {
 
     /// Makes all the progress possible now, within the fairness budget.
     pub fn drive(&mut self, p: &mut Proxy, cx: &mut Cx) -> Flow {
-        match conn::drive(DRIVE_ROUNDS, || self.round(p, cx)) {
+        match conn::drive(DRIVE_ROUNDS, || self.round(p, cx).map(Round::from)) {
             Driven::Idle => Flow::Continue,
             Driven::Stopped => Flow::Close,
             Driven::OutOfBudget => {
@@ -178,7 +178,7 @@ impl Conn {
     /// Parses and starts the requests waiting in `cin`, in order, while the output towards the
     /// client is below its high-water mark. Returns whether anything was done.
     fn take_requests(&mut self, p: &mut Proxy, cx: &mut Cx) -> bool {
-        self.check_kept(cx);
+        self.check_kept(p, cx);
         let mut progress = false;
         while matches!(self.state, State::Waiting) && self.cout.len() < OUTPUT_HIGH_WATER {
             let mut storage = header_storage();
@@ -229,18 +229,22 @@ impl Conn {
 
     /// A kept upstream connection that said anything (bytes, EOF, an error) while no request
     /// was in flight is closed: it may never carry another request.
-    fn check_kept(&mut self, cx: &mut Cx) {
+    fn check_kept(&mut self, p: &Proxy, cx: &mut Cx) {
         let signalled = self
             .kept
             .as_ref()
             .is_some_and(|k| k.stream.ready.readable || k.stream.ready.hup);
         if signalled {
             if let Some(mut kept) = self.kept.take() {
-                if kept.still_quiet() {
-                    kept.stream.ready.readable = false;
-                    self.kept = Some(kept);
-                } else {
-                    kept.close(cx);
+                match kept.still_quiet() {
+                    Ok(()) => {
+                        kept.stream.ready.readable = false;
+                        self.kept = Some(kept);
+                    }
+                    Err(why) => {
+                        let name = p.upstream_name(kept.id);
+                        kept.discard(why, name, cx);
+                    }
                 }
             }
         }

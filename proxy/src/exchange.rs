@@ -154,12 +154,18 @@ impl Exchange {
         let id = p.ups.pick(self.route, route, avoid, cx.now);
         self.upstream = id;
         if let Some(mut conn) = kept {
-            if conn.id == id && self.lost == 0 && conn.still_quiet() {
-                conn.phase = Phase::Open { reused: true };
-                self.ready(conn, plan, p, cx);
-                return Ok(());
+            if conn.id == id && self.lost == 0 {
+                match conn.still_quiet() {
+                    Ok(()) => {
+                        conn.phase = Phase::Open { reused: true };
+                        self.ready(conn, plan, p, cx);
+                        return Ok(());
+                    }
+                    Err(why) => conn.discard(why, p.upstream_name(id), cx),
+                }
+            } else {
+                conn.release(cx, &mut p.ups);
             }
-            conn.release(cx, &mut p.ups);
         }
         if self.lost == 0 {
             if let Some(io) = p.ups.take(id, cx.now) {
@@ -505,19 +511,8 @@ impl Exchange {
                 match conn.fit_for_reuse() {
                     Ok(()) => Some(conn),
                     Err(why) => {
-                        if !conn.input.is_empty() {
-                            let name = p
-                                .shared
-                                .config
-                                .routes
-                                .upstreams
-                                .get(conn.id)
-                                .map_or("?", |u| u.display.as_str());
-                            common::log::error(format_args!(
-                                "upstream {name}: {why}; connection closed, never reused"
-                            ));
-                        }
-                        conn.close(cx);
+                        let name = p.upstream_name(conn.id);
+                        conn.discard(why, name, cx);
                         None
                     }
                 }

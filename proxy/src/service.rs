@@ -61,6 +61,16 @@ impl Proxy {
             scratch: Scratch::default(),
         }
     }
+
+    /// How upstream `id` is named in logs.
+    pub fn upstream_name(&self, id: usize) -> &str {
+        self.shared
+            .config
+            .routes
+            .upstreams
+            .get(id)
+            .map_or("?", |u| u.display.as_str())
+    }
 }
 
 impl Service for Proxy {

@@ -79,19 +79,41 @@ impl Transport for Io {
     }
 }
 
-/// Whether an idle connection is still fit to carry a request: reading from it would block (no
-/// EOF, no error, no bytes nobody asked for). TLS connections may carry session tickets, which
-/// rustls consumes without producing plaintext. Costs one non-blocking syscall.
-pub fn is_quiet(io: &mut Io) -> bool {
+/// What an idle connection has to say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idle {
+    /// Nothing: reading from it would block. Fit to carry a request.
+    Quiet,
+    /// Bytes nobody asked for: the upstream and the proxy disagree on where a response ended.
+    Bytes,
+    /// EOF or an error: the upstream closed it.
+    Closed,
+}
+
+/// Probes an idle connection without consuming anything it sent (plain) or with rustls
+/// consuming only TLS records such as session tickets. Costs one non-blocking syscall.
+pub fn probe(io: &mut Io) -> Idle {
     match io {
         Io::Plain(sock) => {
             let mut byte = [0u8; 1];
-            matches!(sock.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            match sock.peek(&mut byte) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Idle::Quiet,
+                Ok(n) if n > 0 => Idle::Bytes,
+                _ => Idle::Closed,
+            }
         }
         Io::Tls(tls) => {
             let mut scratch = Buffer::new(64);
-            matches!(tls.read(&mut scratch, false), Ok(ReadOutcome::WouldBlock))
-                && scratch.is_empty()
+            match tls.read(&mut scratch, false) {
+                Ok(ReadOutcome::WouldBlock) if scratch.is_empty() => Idle::Quiet,
+                Ok(_) if !scratch.is_empty() => Idle::Bytes,
+                _ => Idle::Closed,
+            }
         }
     }
+}
+
+/// Whether an idle connection is still fit to carry a request (see [`probe`]).
+pub fn is_quiet(io: &mut Io) -> bool {
+    probe(io) == Idle::Quiet
 }

@@ -12,8 +12,11 @@ use common::conn::InputEnd;
 use common::event_loop::Cx;
 use mio::event::Event;
 
-use crate::stream::{is_quiet, Io, Stream};
+use crate::stream::{probe, Idle, Io, Stream};
 use crate::upstream::Upstreams;
+
+/// Why a connection is never reused after bytes arrived past the end of a response.
+pub const DESYNC: &str = "the upstream sent bytes after the end of its response";
 
 /// Bytes buffered from the upstream, towards the client.
 pub const INPUT_BUF: usize = 32 * 1024;
@@ -67,12 +70,9 @@ impl UpstreamConn {
         })
     }
 
-    /// Records an event if it is meant for this socket (not a stale one for a socket this
-    /// slot had before: see the event loop's token contract).
+    /// Records an event if it is meant for this socket (see `Endpoint::record`).
     pub fn record(&mut self, event: &Event) {
-        if event.token() == self.stream.token {
-            self.stream.record(event);
-        }
+        self.stream.record(event);
     }
 
     pub fn is_reused(&self) -> bool {
@@ -144,7 +144,7 @@ impl UpstreamConn {
     /// broken upstream): the connection must never carry another request.
     pub fn fit_for_reuse(&self) -> Result<(), &'static str> {
         if !self.input.is_empty() {
-            return Err("the upstream sent bytes after the end of its response");
+            return Err(DESYNC);
         }
         if self.stream.input_ended() || self.phase == Phase::WriteFailed {
             return Err("the connection is closing");
@@ -158,9 +158,14 @@ impl UpstreamConn {
     }
 
     /// Checks a kept connection right before it carries another request: anything that
-    /// arrived since its last response (bytes, EOF, an error) disqualifies it.
-    pub fn still_quiet(&mut self) -> bool {
-        self.fit_for_reuse().is_ok() && is_quiet(&mut self.stream.io)
+    /// arrived since its last response (bytes, EOF, an error) disqualifies it. `Err` says why.
+    pub fn still_quiet(&mut self) -> Result<(), &'static str> {
+        self.fit_for_reuse()?;
+        match probe(&mut self.stream.io) {
+            Idle::Quiet => Ok(()),
+            Idle::Bytes => Err(DESYNC),
+            Idle::Closed => Err("the connection is closing"),
+        }
     }
 
     /// Gives a connection fit for reuse back to the worker's pool, else closes it.
@@ -174,5 +179,16 @@ impl UpstreamConn {
     /// Closes the connection.
     pub fn close(mut self, cx: &Cx) {
         self.stream.deregister(cx);
+    }
+
+    /// Closes a connection that may not be reused, logging why when the reason is one an
+    /// operator must see (a desync: a broken upstream, or one under attack).
+    pub fn discard(self, why: &str, name: &str, cx: &Cx) {
+        if why == DESYNC {
+            common::log::error(format_args!(
+                "upstream {name}: {why}; connection closed, never reused"
+            ));
+        }
+        self.close(cx);
     }
 }

@@ -287,3 +287,87 @@ fn bad_certificate_is_a_startup_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent.pem"));
 }
+
+/// An HTTPS upstream that answers one request with a body delimited by the close of the
+/// connection, then closes: with close_notify when `clean`, else with a bare TCP FIN.
+fn close_delimited_tls_upstream(dir: &Path, clean: bool) -> SocketAddr {
+    let certs = vec![first_cert(&dir.join("a.pem"))];
+    let mut key_file = BufReader::new(std::fs::File::open(dir.join("a.key")).unwrap());
+    let key = rustls_pemfile::private_key(&mut key_file).unwrap().unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { continue };
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if std::io::Read::read(&mut tls, &mut byte).unwrap_or(0) == 0 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            let _ =
+                tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npartial-body");
+            let _ = tls.flush();
+            if clean {
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+            let _ = tls.sock.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    addr
+}
+
+/// Finding 8 of the proxy-core review: a TCP close without close_notify from an HTTPS upstream
+/// ended a close-delimited body as if it were complete. TLS says such a stream may have been
+/// cut by anyone on the path: the client must not see a complete response.
+#[test]
+fn https_upstream_truncation_is_never_a_complete_response() {
+    let dir = pki("truncate");
+    let ca = dir.join("ca.pem");
+    for clean in [true, false] {
+        let port = close_delimited_tls_upstream(&dir, clean).port();
+        let proxy = Proxy::start(&[
+            "--route",
+            &format!("/s=https://localhost:{port}"),
+            "--upstream-ca",
+            ca.to_str().unwrap(),
+        ]);
+        // HTTP/1.1 client: the body is re-framed as chunked; only a clean end has the last chunk.
+        let out = raw_until_close(
+            &proxy,
+            b"GET /s/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        );
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.contains("partial-body"), "{text}");
+        assert_eq!(
+            text.ends_with("0\r\n\r\n"),
+            clean,
+            "clean={clean}: the response must look complete only after close_notify:\n{text}"
+        );
+        // HTTP/1.0 client: the close delimits the body, so a cut one must end in a reset.
+        let mut s = proxy.connect();
+        s.write_all(b"GET /s/x HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = Vec::new();
+        let ended = std::io::Read::read_to_end(&mut s, &mut body);
+        assert_eq!(ended.is_ok(), clean, "clean={clean}: {ended:?}");
+        if clean {
+            assert!(String::from_utf8_lossy(&body).ends_with("partial-body"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,11 +1,13 @@
 //! File lookup below the root: directory index, trailing-slash rules, precompressed sidecars,
 //! and a bounded per-worker cache of small files that is revalidated on every request.
 //!
-//! Every request costs one `stat` of the path (two for a directory index); a hit whose device,
-//! inode, size and mtime still match is served from memory, so edits of mounted content show on
-//! the next request. A miss opens the file with `open_beneath` (openat2 RESOLVE_BENEATH), which
-//! refuses symlinks that leave the root; the cache only ever holds files opened that way, and a
-//! path that later resolves elsewhere has another inode and misses. Large files are never read
+//! Every request costs one `stat` of the path (two for a directory index), confined beneath the
+//! root like every open (`stat_beneath`: a symlink leading out is "not found", never a 403 or a
+//! redirect that would tell what exists outside); a hit whose device, inode, size and mtime
+//! still match is served from memory, so edits of mounted content show on the next request. A
+//! miss opens the file with `open_beneath` (openat2 RESOLVE_BENEATH), which refuses symlinks
+//! that leave the root; the cache only ever holds files opened that way, and a path that later
+//! resolves elsewhere has another inode and misses. Large files are never read
 //! into memory: the open file is handed to the session for `sendfile`.
 
 use std::borrow::Cow;
@@ -135,9 +137,10 @@ impl Files {
     }
 
     fn stat(&mut self, relative: &str) -> io::Result<Option<FileStat>> {
-        match sys::stat_at(&self.root, relative, &mut self.scratch) {
+        match sys::stat_beneath(&self.root, &self.root_path, relative, &mut self.scratch) {
             Ok(stat) => Ok(Some(stat)),
-            Err(e) if is_missing(&e) => Ok(None),
+            // A path that leaves the root does not exist as far as clients can tell.
+            Err(e) if is_missing(&e) || is_escape(&e) => Ok(None),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(None),
             Err(e) => Err(e),
         }
@@ -187,7 +190,7 @@ impl Files {
         let mut file = match sys::open_beneath(&self.root, &self.root_path, path) {
             Ok(file) => file,
             Err(e) if is_missing(&e) => return Ok(Lookup::NotFound),
-            Err(e) if is_escape(&e) => return Ok(Lookup::Forbidden),
+            Err(e) if is_escape(&e) => return Ok(Lookup::NotFound),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(Lookup::Forbidden),
             Err(e) => return Err(e),
         };
@@ -361,6 +364,9 @@ mod tests {
         std::fs::write(dir.join("root/app.js.br"), b"brotli").unwrap();
         std::fs::write(dir.join("secret"), b"secret").unwrap();
         std::os::unix::fs::symlink(dir.join("secret"), dir.join("root/leak")).unwrap();
+        std::fs::create_dir_all(dir.join("outside")).unwrap();
+        std::fs::write(dir.join("outside/passwd"), b"root:x").unwrap();
+        std::os::unix::fs::symlink(dir.join("outside"), dir.join("root/etc")).unwrap();
         dir
     }
 
@@ -403,10 +409,23 @@ mod tests {
         let f = found(files.lookup("big.bin", false, Accepts::default()).unwrap());
         assert!(f.meta.bytes.is_none());
         assert!(f.file.is_some());
-        assert!(matches!(
-            files.lookup("leak", false, Accepts::default()).unwrap(),
-            Lookup::Forbidden
-        ));
+        // Finding 12 of the proxy-core review: stat followed links out of the root, so `/etc`
+        // answered 301 and `/etc/passwd` 403, telling what exists outside. Not found, all.
+        for (path, slash) in [
+            ("leak", false),
+            ("etc", false),
+            ("etc", true),
+            ("etc/passwd", false),
+            ("etc/nope", false),
+        ] {
+            assert!(
+                matches!(
+                    files.lookup(path, slash, Accepts::default()).unwrap(),
+                    Lookup::NotFound
+                ),
+                "{path}"
+            );
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -1,32 +1,30 @@
 //! One client connection of the static server and the [`Service`] that drives it.
 //!
-//! States: `Open` (reading heads, answering them in order, pipelining included), `Closing`
-//! (a response that ends the connection is being flushed), `Lingering` (our side is shut; the
-//! client's leftover bytes are read and dropped briefly so the kernel does not answer them with
-//! a reset that would destroy the response in flight). Readiness follows the loop contract in
-//! `common::event_loop`: flags set by events, cleared on WouldBlock; the connection itself
-//! decides what it wants (read while there is room and nothing blocks, write while queued).
+//! States: `Open` (reading heads, answering them in order, pipelining included) and `Closing`
+//! (the shared `common::conn::Closing`: flush the response that ends the connection, shut our
+//! side, linger briefly dropping the client's leftovers). Readiness, the header and idle
+//! timeouts and the fairness budget are the shared ones of `common::conn`.
 //!
-//! Fairness: one readiness event buys a connection at most [`DRIVE_ROUNDS`] rounds of work. A
-//! client that keeps both directions busy (pipelining at full speed while reading, or
-//! streaming garbage after an error) would otherwise hold its worker for as long as it likes.
-//! A connection out of budget re-arms its socket (same interest, so the registration itself
-//! does not change) and the kernel reports whatever is still ready on the next poll.
+//! Fairness: one readiness event buys a connection at most [`DRIVE_ROUNDS`] rounds of work and
+//! [`SENDFILE_PER_EVENT`] bytes of file body (nginx's `sendfile_max_chunk` idea): a client that
+//! keeps both directions busy, or downloads a large file over a fast link, would otherwise hold
+//! its worker for as long as it likes. A connection out of budget re-arms its socket and the
+//! kernel reports whatever is still ready on the next poll.
 
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::buffer::Buffer;
+use common::conn::{self, Closing, Driven, Endpoint, HeadClock, Round, Stop, Waited, Wind};
 use common::event_loop::{Cx, Flow, Service, Side};
 use common::http::request::{self, Framing, Limits};
 use common::http::response::Canned;
+use common::http::status::Status;
 use common::log::Entry;
 use common::sys;
-use common::transport::{ReadOutcome, Readiness, Transport, WriteOutcome};
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::Token;
 
 use crate::files::Files;
 use crate::resolve;
@@ -36,10 +34,10 @@ use crate::respond::{self, FileBody};
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// A request body up to this size is read and dropped to keep the connection; larger ones close it.
 const MAX_DISCARDED_BODY: u64 = 64 * 1024;
-/// How long to keep draining a client after our final response before closing.
-const LINGER: Duration = Duration::from_secs(2);
-/// How much to read per sendfile call.
-const SENDFILE_CHUNK: usize = 1 << 20;
+/// How much one sendfile call may send.
+const SENDFILE_CHUNK: usize = 512 * 1024;
+/// File-body bytes one readiness event may send before the connection yields.
+const SENDFILE_PER_EVENT: usize = 2 << 20;
 /// Rounds of flush, read and answer one readiness event may use (see the module docs).
 const DRIVE_ROUNDS: usize = 16;
 
@@ -65,35 +63,25 @@ impl StaticService {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
     Open,
-    Closing,
-    Lingering { until: Instant },
+    Closing(Closing),
 }
 
 pub struct Conn {
-    stream: TcpStream,
-    token: Token,
+    client: Endpoint<TcpStream>,
     peer: IpAddr,
     input: Buffer,
     output: Buffer,
     sending: Option<FileBody>,
-    ready: Readiness,
-    read_closed: bool,
     phase: Phase,
+    clock: HeadClock,
     /// Request-body bytes still to be read and dropped.
     discard: u64,
     /// When the body being dropped began. All of it must arrive within the header timeout
     /// from here: an inactivity timeout alone would let a client that sends a byte every few
     /// seconds (slow-body attacks) hold the connection for as long as its body lasts.
     discard_since: Instant,
-    last_activity: Instant,
-    /// When queued bytes last reached the kernel: the send timeout counts from here, so a
-    /// client that never reads cannot keep the connection by trickling bytes at us.
-    last_write: Instant,
-    /// When the first byte of the request head now being received arrived.
-    head_started: Option<Instant>,
-    /// No byte has arrived yet: the wait for the first request is bounded by the header
-    /// timeout, not the (longer) keep-alive idle timeout.
-    fresh: bool,
+    /// File-body bytes this event may still send.
+    sendfile_budget: usize,
 }
 
 impl Service for StaticService {
@@ -109,84 +97,46 @@ impl Service for StaticService {
         let _ = stream.set_nodelay(true);
         let token = cx.register_client(&mut stream).ok()?;
         Some(Conn {
-            stream,
-            token,
+            client: Endpoint::new(stream, token, cx.now),
             peer: peer.ip(),
             input: Buffer::new(self.settings.limits.max_head + 1024),
             output: Buffer::new(OUTPUT_HIGH_WATER),
             sending: None,
-            ready: Readiness::default(),
-            read_closed: false,
             phase: Phase::Open,
+            clock: HeadClock::new(cx.now),
             discard: 0,
             discard_since: cx.now,
-            last_activity: cx.now,
-            last_write: cx.now,
-            head_started: None,
-            fresh: true,
+            sendfile_budget: SENDFILE_PER_EVENT,
         })
     }
 
     fn ready(&mut self, cx: &mut Cx, conn: &mut Conn, _side: Side, event: &Event) -> Flow {
-        conn.ready.record(event);
+        conn.client.record(event);
         self.drive(cx, conn)
     }
 
     fn tick(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
         let s = &self.settings;
-        let idle_for = cx.now.saturating_duration_since(conn.last_activity);
-        let stalled_for = cx.now.saturating_duration_since(conn.last_write);
-        match conn.phase {
-            Phase::Lingering { until } => {
-                return if cx.now >= until {
-                    Flow::Close
-                } else {
-                    Flow::Continue
-                };
-            }
-            Phase::Closing if stalled_for >= s.idle_timeout => return Flow::Close,
-            Phase::Closing => return Flow::Continue,
-            Phase::Open => {}
+        if let Phase::Closing(closing) = conn.phase {
+            let stalled = cx.now.saturating_duration_since(conn.client.last_write);
+            let expired = (conn.sending.is_some() && stalled >= s.idle_timeout)
+                || closing.expired(
+                    &conn.client,
+                    &conn.output,
+                    cx.now,
+                    s.idle_timeout,
+                    cx.draining,
+                );
+            return if expired { Flow::Close } else { Flow::Continue };
         }
         if conn.has_output() {
             // A client that stopped reading: the send timeout.
-            return if stalled_for >= s.idle_timeout {
+            let stalled = cx.now.saturating_duration_since(conn.client.last_write);
+            return if stalled >= s.idle_timeout {
                 Flow::Close
             } else {
                 Flow::Continue
             };
-        }
-        if let Some(started) = conn.head_started {
-            if cx.now.saturating_duration_since(started) >= s.header_timeout {
-                let canned = Canned {
-                    date: cx.date,
-                    server: respond::SERVER,
-                    keep_alive: false,
-                    version: request::Version::Http11,
-                    head_only: false,
-                };
-                let sent = respond::error(
-                    &mut conn.output,
-                    common::http::status::Status::REQUEST_TIMEOUT,
-                    &canned,
-                    &[],
-                );
-                // Logged like a malformed head: slow-header attacks must show in the log.
-                log(
-                    cx,
-                    conn.peer,
-                    "-",
-                    b"-",
-                    request::Version::Http11,
-                    sent.status.code(),
-                    sent.body_bytes,
-                    None,
-                    None,
-                );
-                conn.start_closing();
-                return self.drive(cx, conn);
-            }
-            return Flow::Continue;
         }
         if conn.discard > 0 {
             let discarding_for = cx.now.saturating_duration_since(conn.discard_since);
@@ -196,30 +146,42 @@ impl Service for StaticService {
                 Flow::Continue
             };
         }
-        // Nothing in flight. A connection that never sent a byte gets the header timeout, as
-        // nginx's client_header_timeout runs from accept: otherwise silent connections could
-        // pin slots for the whole idle timeout. Between requests the idle timeout applies.
-        let limit = if conn.fresh {
-            s.header_timeout
-        } else {
-            s.idle_timeout
-        };
-        if cx.draining {
+        if cx.draining && !conn.clock.in_head() {
             return self.drain_idle(cx, conn);
         }
-        if idle_for >= limit {
-            return Flow::Close;
+        match conn.clock.expired(cx.now, s.header_timeout, s.idle_timeout) {
+            Some(Waited::HeaderTimeout) => {
+                let canned = canned(cx, false);
+                let sent = respond::error(&mut conn.output, Status::REQUEST_TIMEOUT, &canned, &[]);
+                // Logged like a malformed head: slow-header attacks must show in the log.
+                log_unparsed(cx, conn.peer, sent.status.code(), sent.body_bytes);
+                conn.start_closing();
+                self.drive(cx, conn)
+            }
+            Some(Waited::Idle) => Flow::Close,
+            None => {
+                // Give memory back only here, not after every response: freeing and
+                // reallocating buffers per request costs more than the request itself with
+                // musl's allocator, while an idle connection should cost next to nothing.
+                conn.input.release_if_empty();
+                conn.output.release_if_empty();
+                Flow::Continue
+            }
         }
-        // Give memory back only here, not after every response: freeing and reallocating
-        // buffers per request costs more than the request itself with musl's allocator, while
-        // an idle connection should cost next to nothing.
-        conn.input.release_if_empty();
-        conn.output.release_if_empty();
-        Flow::Continue
     }
 
     fn close(&mut self, cx: &mut Cx, mut conn: Conn) {
-        cx.deregister(&mut conn.stream);
+        conn.client.deregister(cx);
+    }
+}
+
+fn canned<'d>(cx: &Cx<'d>, keep_alive: bool) -> Canned<'d> {
+    Canned {
+        date: cx.date,
+        server: respond::SERVER,
+        keep_alive,
+        version: request::Version::Http11,
+        head_only: false,
     }
 }
 
@@ -229,44 +191,49 @@ impl Conn {
     }
 
     fn start_closing(&mut self) {
-        self.phase = Phase::Closing;
+        self.phase = Phase::Closing(Closing::Flushing);
         self.input.clear();
-        self.head_started = None;
         self.discard = 0;
     }
 
-    /// Writes queued bytes, then the file body, until done or the socket is full.
-    fn flush(&mut self) -> std::io::Result<bool> {
-        let mut progressed = false;
-        if !self.output.is_empty() {
-            let before = self.output.len();
-            let outcome = self.stream.write_from(&mut self.output)?;
-            progressed |= self.output.len() != before;
-            if outcome == WriteOutcome::WouldBlock {
-                self.ready.writable = false;
-                return Ok(progressed);
-            }
+    /// Writes queued bytes, then at most one chunk of the file body, within this event's
+    /// budget. Returns whether anything moved.
+    fn flush(&mut self, now: Instant) -> std::io::Result<bool> {
+        let mut progressed = self.client.write(&mut self.output, now)?;
+        if !self.output.is_empty() || !self.client.ready.writable {
+            return Ok(progressed);
         }
-        while let Some(body) = self.sending.as_mut() {
-            if body.offset >= body.end {
-                self.sending = None;
-                break;
+        let Some(body) = self.sending.as_mut() else {
+            return Ok(progressed);
+        };
+        if body.offset >= body.end {
+            self.sending = None;
+            return Ok(true);
+        }
+        let want =
+            (body.end - body.offset).min(SENDFILE_CHUNK.min(self.sendfile_budget) as u64) as usize;
+        if want == 0 {
+            return Ok(progressed);
+        }
+        match sys::sendfile(self.client.socket(), &body.file, &mut body.offset, want) {
+            Ok(0) => {
+                // The file shrank under us: the promised length cannot be met, so the
+                // connection must end rather than look complete.
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
             }
-            let want = (body.end - body.offset).min(SENDFILE_CHUNK as u64) as usize;
-            match sys::sendfile(&self.stream, &body.file, &mut body.offset, want) {
-                Ok(0) => {
-                    // The file shrank under us: the promised length cannot be met, so the
-                    // connection must end rather than look complete.
-                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+            Ok(n) => {
+                self.sendfile_budget = self.sendfile_budget.saturating_sub(n);
+                self.client.last_write = now;
+                progressed = true;
+                if body.offset >= body.end {
+                    self.sending = None;
                 }
-                Ok(_) => progressed = true,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.ready.writable = false;
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                self.client.ready.writable = false
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
         Ok(progressed)
     }
@@ -278,7 +245,7 @@ impl StaticService {
     /// listen backlog): read once and answer it, with `Connection: close`, before closing. A
     /// request the client finished writing before the signal is never dropped this way.
     fn drain_idle(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
-        conn.ready.readable = true;
+        conn.client.ready.readable = true;
         if self.drive(cx, conn) == Flow::Close {
             return Flow::Close;
         }
@@ -296,72 +263,66 @@ impl StaticService {
     /// Makes the progress possible without blocking, within the fairness budget, then waits
     /// for the next event.
     fn drive(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
-        for _ in 0..DRIVE_ROUNDS {
-            let mut progressed = false;
-            if conn.ready.writable && conn.has_output() {
-                match conn.flush() {
-                    Ok(p) => progressed |= p,
-                    Err(_) => return Flow::Close,
-                }
-                if progressed {
-                    conn.last_activity = cx.now;
-                    conn.last_write = cx.now;
-                }
+        conn.sendfile_budget = SENDFILE_PER_EVENT;
+        let driven = conn::drive(DRIVE_ROUNDS, || {
+            let progress = self.round(cx, conn)?;
+            // Out of file budget with more to send: yield to the other connections.
+            if conn.sendfile_budget == 0 && conn.sending.is_some() && conn.client.ready.writable {
+                return Ok(Round::Yield);
             }
-            if !conn.has_output() && conn.phase == Phase::Closing {
-                conn.stream.close_write();
-                conn.phase = Phase::Lingering {
-                    until: cx.now + LINGER,
-                };
-            }
-            if conn.ready.readable && !conn.read_closed && !conn.input.is_full() {
-                let before = conn.input.len();
-                match conn
-                    .stream
-                    .read_into(&mut conn.input, conn.ready.short_read_drains())
-                {
-                    Ok(ReadOutcome::WouldBlock) => conn.ready.readable = false,
-                    Ok(ReadOutcome::BufferFull) => {}
-                    Ok(ReadOutcome::Eof) => conn.read_closed = true,
-                    Err(_) => return Flow::Close,
-                }
-                if conn.input.len() != before {
-                    progressed = true;
-                    conn.fresh = false;
-                    conn.last_activity = cx.now;
-                    if before == 0 && conn.discard == 0 && conn.head_started.is_none() {
-                        conn.head_started = Some(cx.now);
-                    }
+            Ok(progress.into())
+        });
+        match driven {
+            Driven::Idle => Flow::Continue,
+            Driven::Stopped => Flow::Close,
+            // With edge-triggered readiness no new edge may come for what is already ready,
+            // but re-arming (EPOLL_CTL_MOD) queues an event when the socket is ready now.
+            Driven::OutOfBudget => match conn.client.rearm(cx) {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Close,
+            },
+        }
+    }
+
+    fn round(&mut self, cx: &mut Cx, conn: &mut Conn) -> Result<bool, Stop> {
+        if let Phase::Closing(mut closing) = conn.phase {
+            let mut progress = false;
+            if conn.sending.is_some() {
+                // The last response's file body goes out first; what the client still sends
+                // is read and dropped meanwhile.
+                progress |= conn.flush(cx.now).map_err(|_| Stop)?;
+                progress |= conn.client.read(&mut conn.input).map_err(|_| Stop)?;
+                conn.input.clear();
+                if conn.sending.is_some() {
+                    return Ok(progress);
                 }
             }
-            match conn.phase {
-                Phase::Lingering { until } => {
-                    conn.input.clear();
-                    // The deadline is checked here too: a client that never stops sending
-                    // would otherwise outlive it between ticks.
-                    if conn.read_closed || cx.now >= until {
-                        return Flow::Close;
-                    }
-                }
-                Phase::Closing => conn.input.clear(),
-                Phase::Open => progressed |= self.answer_requests(cx, conn),
-            }
-            if conn.phase == Phase::Open && conn.read_closed && !conn.has_output() {
-                // The client is done sending and everything it asked for was delivered (a
-                // partial head left behind can never complete).
-                return Flow::Close;
-            }
-            if !progressed {
-                return Flow::Continue;
+            let wind = closing.step(&mut conn.client, &mut conn.output, &mut conn.input, cx.now);
+            conn.phase = Phase::Closing(closing);
+            return match wind {
+                Wind::Continue(more) => Ok(progress | more),
+                Wind::Done => Err(Stop),
+            };
+        }
+        let mut progressed = false;
+        if conn.client.ready.writable && conn.has_output() {
+            progressed |= conn.flush(cx.now).map_err(|_| Stop)?;
+            if progressed {
+                conn.clock.touch(cx.now);
             }
         }
-        // Out of budget while still progressing: yield to the other connections. With
-        // edge-triggered readiness no new edge may come for what is already ready, but
-        // re-arming (EPOLL_CTL_MOD) queues an event when the socket is ready now.
-        match cx.rearm(&mut conn.stream, conn.token) {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
+        let before = conn.input.len();
+        progressed |= conn.client.read(&mut conn.input).map_err(|_| Stop)?;
+        if conn.input.len() > before {
+            conn.clock.arrived(cx.now, before == 0 && conn.discard == 0);
         }
+        progressed |= self.answer_requests(cx, conn);
+        if conn.phase == Phase::Open && conn.client.input_ended() && !conn.has_output() {
+            // The client is done sending and everything it asked for was delivered (a
+            // partial head left behind can never complete).
+            return Err(Stop);
+        }
+        Ok(progressed)
     }
 
     /// Answers complete requests in the input buffer, in order, while output has room and no
@@ -381,7 +342,7 @@ impl StaticService {
                 if conn.discard > 0 {
                     break;
                 }
-                conn.head_started = (!conn.input.is_empty()).then_some(cx.now);
+                conn.clock.next_request(cx.now, !conn.input.is_empty());
             }
             if conn.input.is_empty() {
                 break;
@@ -393,25 +354,9 @@ impl StaticService {
                 Ok(Some(head)) => head,
                 Ok(None) => break,
                 Err(e) => {
-                    let canned = Canned {
-                        date: cx.date,
-                        server: respond::SERVER,
-                        keep_alive: false,
-                        version: request::Version::Http11,
-                        head_only: false,
-                    };
-                    let sent = respond::error(&mut conn.output, e.status(), &canned, &[]);
-                    log(
-                        cx,
-                        conn.peer,
-                        "-",
-                        b"-",
-                        request::Version::Http11,
-                        sent.status.code(),
-                        sent.body_bytes,
-                        None,
-                        None,
-                    );
+                    let sent =
+                        respond::error(&mut conn.output, e.status(), &canned(cx, false), &[]);
+                    log_unparsed(cx, conn.peer, sent.status.code(), sent.body_bytes);
                     conn.start_closing();
                     return true;
                 }
@@ -436,16 +381,20 @@ impl StaticService {
                 &mut conn.output,
             );
             if cx.log.is_enabled() {
-                log(
-                    cx,
-                    conn.peer,
-                    head.method,
-                    head.target,
-                    head.version,
-                    sent.status.code(),
-                    sent.body_bytes,
-                    head.header("referer"),
-                    head.header("user-agent"),
+                let date = *cx.date;
+                cx.log.record(
+                    &date,
+                    &Entry {
+                        peer: conn.peer,
+                        method: head.method,
+                        target: head.target,
+                        version: head.version,
+                        status: sent.status.code(),
+                        body_bytes: sent.body_bytes,
+                        referer: head.header("referer"),
+                        user_agent: head.header("user-agent"),
+                        upstream: None,
+                    },
                 );
             }
             let head_len = head.head_len;
@@ -453,7 +402,8 @@ impl StaticService {
             conn.sending = sent.file;
             conn.discard = discard;
             conn.discard_since = cx.now;
-            conn.head_started = (!conn.input.is_empty() && discard == 0).then_some(cx.now);
+            conn.clock
+                .next_request(cx.now, !conn.input.is_empty() && discard == 0);
             progressed = true;
             if !keep_alive {
                 conn.start_closing();
@@ -463,30 +413,20 @@ impl StaticService {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn log(
-    cx: &mut Cx,
-    peer: IpAddr,
-    method: &str,
-    target: &[u8],
-    version: request::Version,
-    status: u16,
-    body_bytes: u64,
-    referer: Option<&[u8]>,
-    user_agent: Option<&[u8]>,
-) {
+/// Logs an answer to a request whose head could not be parsed (or never completed).
+fn log_unparsed(cx: &mut Cx, peer: IpAddr, status: u16, body_bytes: u64) {
     let date = *cx.date;
     cx.log.record(
         &date,
         &Entry {
             peer,
-            method,
-            target,
-            version,
+            method: "-",
+            target: b"-",
+            version: request::Version::Http11,
             status,
             body_bytes,
-            referer,
-            user_agent,
+            referer: None,
+            user_agent: None,
             upstream: None,
         },
     );

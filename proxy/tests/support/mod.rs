@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The proxy binary under test: this build's, or `PROXY_BIN` (to run a test against another
+/// build, e.g. to show that a regression test fails on an older one).
+pub fn bin() -> String {
+    std::env::var("PROXY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_proxy").to_string())
+}
+
 /// A running proxy process, killed on drop.
 pub struct Proxy {
     pub child: Child,
@@ -26,7 +32,7 @@ impl Proxy {
     }
 
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Proxy {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxy"));
+        let mut cmd = Command::new(bin());
         cmd.args([
             "--listen",
             "127.0.0.1:0",
