@@ -267,29 +267,14 @@ impl Conn {
             head_only: self.plan.head_request,
         };
         let shared = &*p.shared;
-        let hsts = shared.hsts(self.https);
-        let out = &mut self.cout;
-        let (status, bytes) = match answer {
-            Answer::Health => (
-                200,
-                pages::page(out, b"text/plain; charset=utf-8", b"ok\n", &canned, hsts),
-            ),
-            Answer::Index => (
-                200,
-                pages::page(
-                    out,
-                    b"text/html; charset=utf-8",
-                    &shared.index_page,
-                    &canned,
-                    hsts,
-                ),
-            ),
-            Answer::Error(s) => (s.code(), pages::error(out, s, &canned, hsts, None)),
-            Answer::Redirect(s) => (
-                s.code(),
-                pages::error(out, s, &canned, hsts, Some(self.plan.location())),
-            ),
-        };
+        let (status, bytes) = pages::answer(
+            &mut self.cout,
+            answer,
+            &canned,
+            shared.hsts(self.https),
+            &shared.index_page,
+            self.plan.location(),
+        );
         let name = upstream.and_then(|id| shared.config.routes.upstreams.get(id));
         self.log.record(
             cx,
@@ -336,7 +321,7 @@ impl Conn {
             https: self.https,
         };
         let step = ex.step(client, p, cx);
-        let upstream = ex.upstream;
+        let upstream = ex.upstream();
         match step {
             Step::Progress(progress) => Ok(progress),
             Step::Finished(done) => {
@@ -443,7 +428,7 @@ impl Conn {
         }
         if let State::Forwarding(ex) = &mut self.state {
             if let Some(failure) = ex.tick(&self.plan, &self.cin, p, cx) {
-                let upstream = ex.upstream;
+                let upstream = ex.upstream();
                 if self.failed(failure, upstream, p, cx).is_err() {
                     return Flow::Close;
                 }

@@ -1,13 +1,12 @@
-//! One request forwarded to an upstream: getting a connection (the one kept from the previous
-//! exchange, a pooled one, or a new non-blocking connect with failover), sending the head the
-//! plan wrote and streaming the request body, reading and re-framing the response, retrying a
-//! replayable request once a reused connection turns out dead, and the exchange's deadlines.
+//! One request forwarded to an upstream: sending the head the plan wrote once a connection is
+//! ready (the `Connector` gets it), streaming the request body, reading and re-framing the
+//! response, deciding the connection's fate when the response ends, and the exchange's
+//! deadlines.
 //!
 //! It never writes to the client except the response itself: what went wrong is reported as a
 //! [`Failure`], and the client connection (`client.rs`) decides what the client sees. Decisions
 //! are the pure modules' (`plan`, `response`, `framing`).
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use common::buffer::Buffer;
@@ -16,6 +15,7 @@ use common::event_loop::Cx;
 use common::http::request::Version;
 use common::http::status::Status;
 
+use crate::connector::Connector;
 use crate::framing::{Body, BodyError, In, Out};
 use crate::plan::Plan;
 use crate::response::{self, Parsed, ResponsePlan};
@@ -80,16 +80,10 @@ enum Response {
 }
 
 pub struct Exchange {
-    pub route: usize,
-    /// The upstream of the current (or last) attempt, for the access log.
-    pub upstream: usize,
+    connector: Connector,
     up: Option<UpstreamConn>,
     request: Body,
     response: Response,
-    /// Connection attempts that failed.
-    attempts: u8,
-    /// Connections that ended before any response.
-    lost: u8,
     /// When anything last moved in this exchange: the inactivity timeout counts from here.
     last_progress: Instant,
     /// When the upstream became ready for the request: the body's time budget counts from here.
@@ -107,8 +101,7 @@ impl Exchange {
         cx: &mut Cx,
     ) -> Result<Exchange, (Failure, usize)> {
         let mut ex = Exchange {
-            route,
-            upstream: 0,
+            connector: Connector::new(route),
             up: None,
             request: Body::new(
                 plan.body,
@@ -116,15 +109,21 @@ impl Exchange {
                 p.shared.config.max_body,
             ),
             response: Response::Awaiting,
-            attempts: 0,
-            lost: 0,
             last_progress: cx.now,
             body_since: cx.now,
         };
-        match ex.acquire(plan, kept, None, p, cx) {
-            Ok(()) => Ok(ex),
-            Err(failure) => Err((failure, ex.upstream)),
+        match ex.connector.acquire(kept, None, p, cx) {
+            Ok(conn) => {
+                ex.attach(conn, plan, p, cx);
+                Ok(ex)
+            }
+            Err(status) => Err((ex.gateway_error(plan, status), ex.connector.upstream)),
         }
+    }
+
+    /// The upstream of the current (or last) attempt, for the access log.
+    pub fn upstream(&self) -> usize {
+        self.connector.upstream
     }
 
     /// The upstream connection, for events and re-arming.
@@ -136,120 +135,23 @@ impl Exchange {
         matches!(self.response, Response::Streaming { .. })
     }
 
-    /// Gets a connection to an upstream of the route: the kept one if round robin picked its
-    /// upstream and it is still quiet, else a pooled one, else a new connection. A retry
-    /// after a lost connection always opens a new one.
-    fn acquire(
-        &mut self,
-        plan: &Plan,
-        kept: Option<UpstreamConn>,
-        avoid: Option<usize>,
-        p: &mut Proxy,
-        cx: &mut Cx,
-    ) -> Result<(), Failure> {
-        let shared = p.shared.clone();
-        let Some(route) = shared.config.routes.routes.get(self.route) else {
-            return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
-        };
-        let id = p.ups.pick(self.route, route, avoid, cx.now);
-        self.upstream = id;
-        if let Some(mut conn) = kept {
-            if conn.id == id && self.lost == 0 {
-                match conn.still_quiet() {
-                    Ok(()) => {
-                        conn.phase = Phase::Open { reused: true };
-                        self.ready(conn, plan, p, cx);
-                        return Ok(());
-                    }
-                    Err(why) => conn.discard(why, p.upstream_name(id), cx),
-                }
-            } else {
-                conn.release(cx, &mut p.ups);
-            }
+    /// Takes `conn` on: an open one gets the request head at once, a connecting one once it
+    /// is connected.
+    fn attach(&mut self, conn: UpstreamConn, plan: &Plan, p: &Proxy, cx: &Cx) {
+        if matches!(conn.phase, Phase::Connecting { .. }) {
+            self.up = Some(conn);
+        } else {
+            self.ready(conn, plan, p, cx);
         }
-        if self.lost == 0 {
-            if let Some(io) = p.ups.take(id, cx.now) {
-                if let Ok(conn) = UpstreamConn::register(cx, io, id, Phase::Open { reused: true }) {
-                    self.ready(conn, plan, p, cx);
-                    return Ok(());
-                }
-            }
-        }
-        self.connect(id, plan, p, cx)
-    }
-
-    /// Starts a new connection to `id`, failing over to other addresses and upstreams when the
-    /// connect call itself fails.
-    fn connect(
-        &mut self,
-        mut id: usize,
-        plan: &Plan,
-        p: &mut Proxy,
-        cx: &mut Cx,
-    ) -> Result<(), Failure> {
-        let shared = p.shared.clone();
-        let config = &shared.config;
-        loop {
-            self.upstream = id;
-            match p
-                .ups
-                .connect(id, &config.routes, &shared.resolver, &shared.client_tls)
-            {
-                Ok((io, _addr)) => {
-                    let deadline = cx.now + config.connect_timeout;
-                    if let Ok(conn) =
-                        UpstreamConn::register(cx, io, id, Phase::Connecting { deadline })
-                    {
-                        self.up = Some(conn);
-                        return Ok(());
-                    }
-                }
-                // The name never resolved: no other address to try.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(self.gateway_error(plan, Status::BAD_GATEWAY))
-                }
-                Err(e) if common::event_loop::is_resource_exhaustion(&e) => {
-                    // Out of descriptors here: not the upstream's fault, so it is not marked
-                    // down. Pooled idle connections are descriptors this worker can give back
-                    // at once; retry once they are freed.
-                    common::log::exhausted(format_args!("cannot connect to upstreams: {e}"));
-                    if p.ups.drop_idle() == 0 {
-                        return Err(self.gateway_error(plan, Status::SERVICE_UNAVAILABLE));
-                    }
-                    continue;
-                }
-                Err(_) => {}
-            }
-            p.ups.failed(id, &config.routes, &shared.resolver, cx.now);
-            self.attempts = self.attempts.saturating_add(1);
-            if self.attempts >= self.max_attempts(p) {
-                return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
-            }
-            let Some(route) = config.routes.routes.get(self.route) else {
-                return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
-            };
-            id = p.ups.pick(self.route, route, Some(id), cx.now);
-        }
-    }
-
-    /// Tries per request: every upstream of the route once, plus one, at most four.
-    fn max_attempts(&self, p: &Proxy) -> u8 {
-        let n = p
-            .shared
-            .config
-            .routes
-            .routes
-            .get(self.route)
-            .map_or(1, |r| r.upstreams.len());
-        (n + 1).min(4) as u8
     }
 
     /// The connection is usable: queue the request head.
     fn ready(&mut self, mut conn: UpstreamConn, plan: &Plan, p: &Proxy, cx: &Cx) {
         let routes = &p.shared.config.routes;
-        if let (Some(route), Some(upstream)) =
-            (routes.routes.get(self.route), routes.upstreams.get(conn.id))
-        {
+        if let (Some(route), Some(upstream)) = (
+            routes.routes.get(self.connector.route),
+            routes.upstreams.get(conn.id),
+        ) {
             conn.output.clear();
             plan.write_upstream_head(&mut conn.output, route, upstream);
         }
@@ -265,8 +167,7 @@ impl Exchange {
         }
     }
 
-    /// The attempt failed or timed out: try another address or upstream, or give up with 502
-    /// (504 after a timeout).
+    /// The attempt failed or timed out: try another address or upstream, or give up.
     fn connect_failed(
         &mut self,
         plan: &Plan,
@@ -274,50 +175,30 @@ impl Exchange {
         p: &mut Proxy,
         cx: &mut Cx,
     ) -> Result<(), Failure> {
-        if let Some(conn) = self.up.take() {
-            conn.close(cx);
+        let Some(conn) = self.up.take() else {
+            return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
+        };
+        match self.connector.connect_failed(conn, timed_out, p, cx) {
+            Ok(conn) => {
+                self.attach(conn, plan, p, cx);
+                Ok(())
+            }
+            Err(status) => Err(self.gateway_error(plan, status)),
         }
-        let id = self.upstream;
-        p.ups
-            .failed(id, &p.shared.config.routes, &p.shared.resolver, cx.now);
-        self.attempts = self.attempts.saturating_add(1);
-        if self.attempts >= self.max_attempts(p) {
-            let status = if timed_out {
-                Status::GATEWAY_TIMEOUT
-            } else {
-                Status::BAD_GATEWAY
-            };
-            return Err(self.gateway_error(plan, status));
-        }
-        self.acquire(plan, None, Some(id), p, cx)
     }
 
-    /// The upstream closed or failed before sending a response: send a replayable request
-    /// (RFC 9110 section 9.2.2) again on a new connection, at most twice; else 502. A reused
-    /// connection closing is the usual race with the upstream's idle timeout, so the same
-    /// upstream is tried again. A new connection ending without a word means the upstream
-    /// itself failed: it is skipped for a while and the retry goes to another upstream of the
-    /// route when there is one, so requests in flight when an upstream dies are not lost.
+    /// The upstream closed or failed before sending a response (see `Connector::lost`).
     fn lost(&mut self, plan: &Plan, p: &mut Proxy, cx: &mut Cx) -> Result<(), Failure> {
         let Some(conn) = self.up.take() else {
             return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
         };
-        let reused = conn.is_reused();
-        conn.close(cx);
-        if !plan.replayable || self.lost >= 2 {
-            return Err(self.gateway_error(plan, Status::BAD_GATEWAY));
-        }
-        self.lost += 1;
-        let mut id = self.upstream;
-        if !reused {
-            let shared = p.shared.clone();
-            p.ups
-                .failed(id, &shared.config.routes, &shared.resolver, cx.now);
-            if let Some(route) = shared.config.routes.routes.get(self.route) {
-                id = p.ups.pick(self.route, route, Some(id), cx.now);
+        match self.connector.lost(conn, plan.replayable, p, cx) {
+            Ok(conn) => {
+                self.attach(conn, plan, p, cx);
+                Ok(())
             }
+            Err(status) => Err(self.gateway_error(plan, status)),
         }
-        self.connect(id, plan, p, cx)
     }
 
     /// Moves what can move now: connect, request body, upstream I/O, response.

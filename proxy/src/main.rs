@@ -5,6 +5,7 @@
 mod access;
 mod client;
 mod config;
+mod connector;
 mod exchange;
 mod resolver;
 mod service;

@@ -5,6 +5,7 @@ use common::buffer::Buffer;
 use common::http::response::{self, Canned, Head};
 use common::http::status::Status;
 
+use crate::plan::Answer;
 use crate::routes::Routes;
 
 /// The small HTML page listing the routes, built once at startup.
@@ -97,6 +98,30 @@ pub fn error(
         n += 1;
     }
     response::error(out, status, c, &extra[..n])
+}
+
+/// Writes an answer of the proxy's own; `location` is the redirect target. Returns the status
+/// and the body bytes sent (for the log).
+pub fn answer(
+    out: &mut Buffer,
+    answer: Answer,
+    c: &Canned,
+    hsts: Option<&[u8]>,
+    index_page: &[u8],
+    location: &[u8],
+) -> (u16, u64) {
+    match answer {
+        Answer::Health => (
+            200,
+            page(out, b"text/plain; charset=utf-8", b"ok\n", c, hsts),
+        ),
+        Answer::Index => (
+            200,
+            page(out, b"text/html; charset=utf-8", index_page, c, hsts),
+        ),
+        Answer::Error(s) => (s.code(), error(out, s, c, hsts, None)),
+        Answer::Redirect(s) => (s.code(), error(out, s, c, hsts, Some(location))),
+    }
 }
 
 /// `https://<host without port>[:port]<target>` for the HTTP-to-HTTPS redirect, or `None` when
