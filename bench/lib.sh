@@ -163,6 +163,8 @@ kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 #   rps mbps p50_ms p99_ms errors requests
 #   cpu      the PIDS' CPU, % of one core (on Linux this includes the softirq work of loopback
 #            packets processed in their context)
+#   us_req   the PIDS' CPU time (utime + stime from /proc/PID/stat) per completed request, in
+#            microseconds: the cost of a request, whatever caps the req/s (wrk, the upstream)
 #   wrk      wrk's CPU, % of one core
 #   known    CPU of KNOWN_PIDS (the proxy benchmark's upstream), % of one core
 #   foreign  CPU used on the two benchmark cores by anything else (other processes on this
@@ -201,9 +203,10 @@ run_wrk() {
         busy = (b[1] - a[1]) + (d[1] - c[1])
         foreign = 100 * (busy - dt - ct - kt) / span; if (foreign < 0) foreign = 0
         secs = wall / 1e9
-        printf "rps=%.0f mbps=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d requests=%d cpu=%.0f wrk=%.0f known=%.0f foreign=%.0f\n",
+        us_req = v["requests"] > 0 ? 1e6 * dt / hz / v["requests"] : 0
+        printf "rps=%.0f mbps=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d requests=%d cpu=%.0f wrk=%.0f known=%.0f foreign=%.0f us_req=%.2f\n",
             v["requests"] / s, v["bytes"] / s / 1e6, v["p50_us"] / 1000, v["p99_us"] / 1000,
-            err, v["requests"], 100 * dt / hz / secs, 100 * ct / hz / secs, 100 * kt / hz / secs, foreign
+            err, v["requests"], 100 * dt / hz / secs, 100 * ct / hz / secs, 100 * kt / hz / secs, foreign, us_req
     }'
 }
 
@@ -257,9 +260,23 @@ measure() {
     fi
     keep_max "$key.rps" "$rps"
     keep_max "$key.mbps" "$(kv "$line" mbps)"
+    keep_min "$key.us" "$(kv "$line" us_req)"
     keep_min "$key.p99" "$(kv "$line" p99_ms)"
     R[$key.errors]=$(( ${R[$key.errors]:-0} + $(kv "$line" errors) ))
 }
+
+# build_floor: builds the fixed-response floor (common/examples/floor.rs: a tiny mio server
+# answering every request head with a canned 200 and a 1 KiB body) and prints its path.
+build_floor() {
+    cargo build --release -p common --example floor 2>"$BENCH_TMP/build-floor.log" ||
+        { cat "$BENCH_TMP/build-floor.log" >&2; die "the floor server does not build"; }
+    echo "${CARGO_TARGET_DIR:-$REPO/target}/release/examples/floor"
+}
+
+# us KEY: the best CPU microseconds per request of a case, or n/a.
+us() { local v=${R[$1.us]:-}; [[ -z $v ]] && echo n/a || printf '%.2f\n' "$v"; }
+# at_most RATIO LIMIT: PASS when RATIO (e.g. 0.82x) is at most LIMIT.
+at_most() { local v=${1%x}; [[ $v == - || -z $v || $v == n/a ]] && { echo "n/a"; return; }; awk -v a="$v" -v b="$2" 'BEGIN { print (a <= b) ? "PASS" : "FAIL" }'; }
 
 # ---- table -----------------------------------------------------------------------------
 

@@ -24,6 +24,11 @@
 #       haproxy  nbthread 1; mode http; http-reuse always; option forwardfor; X-Forwarded-*
 #   - measures RUNS times per case, alternating proxies, keeps the best (max req/s and MB/s,
 #     min p99); a run disturbed by other processes (see lib.sh) is repeated
+#   - every case reports each proxy's CPU time per request (utime + stime from /proc/PID/stat
+#     over the run, divided by the requests completed): on 2 cores wrk and the upstream cap
+#     req/s at about the same figure for all three, and CPU per request is what tells them
+#     apart. The 1 KiB case also runs against the fixed-response floor (common/examples/
+#     floor.rs: a tiny mio server answering a canned 200 per request head) on the same CPU.
 #   - prints metric | proxy | nginx | haproxy | vs nginx | vs haproxy | target | result and
 #     exits 0 whatever the figures (it is a report); non-zero only when something broke
 #
@@ -281,10 +286,21 @@ for n in "${NAMES[@]}"; do
     run_wrk "$BIG_CONNS" "$WARMUP" "${PLAIN[$n]}/big.bin" "${PID_PLAIN[$n]}" >/dev/null
 done
 
+# The fixed-response floor (common/examples/floor.rs) on the proxies' CPU: what answering a
+# request costs a mio server that does nothing else, measured the same way.
+FLOOR_BIN=$(build_floor)
+pick_port F_PORT
+spawn "$SERVER_CPU" floor "$FLOOR_BIN" "127.0.0.1:$F_PORT"
+F_PID=$SPAWNED
+wait_http "http://127.0.0.1:$F_PORT/page.html"
+run_wrk "$CONNS" "$WARMUP" "http://127.0.0.1:$F_PORT/page.html" "$F_PID" >/dev/null
+
 say "==> 1 KiB page over plain HTTP, keep-alive, $CONNS connections"
 for ((i = 1; i <= RUNS; i++)); do
     for n in "${NAMES[@]}"; do measure "$n.small" "$CONNS" "$DURATION" "${PLAIN[$n]}/page.html" "${PID_PLAIN[$n]}"; done
+    measure floor.small "$CONNS" "$DURATION" "http://127.0.0.1:$F_PORT/page.html" "$F_PID"
 done
+stop "$F_PID"
 say "==> 1 KiB page over HTTPS, keep-alive, $CONNS connections"
 for ((i = 1; i <= RUNS; i++)); do
     for n in "${NAMES[@]}"; do measure "$n.tls" "$CONNS" "$DURATION" "${TLS[$n]}/page.html" "${PID_TLS[$n]}"; done
@@ -350,6 +366,18 @@ prow() {
     local base=${key%.*}
     row "$label" "$($fmt "proxy.$key")$(mark "proxy.$base")" "$($fmt "nginx.$key")$(mark "nginx.$base")" "$($fmt "haproxy.$key")$(mark "haproxy.$base")" "$rn" "$rh" "$tgt" "$res"
 }
+# urow METRIC KEY: CPU microseconds per request (lower is better); targets as ratios.
+urow() {
+    local label=$1 key=$2 rn rh
+    rn=$(ratio "${R[proxy.$key.us]:-}" "${R[nginx.$key.us]:-}")
+    rh=$(ratio "${R[proxy.$key.us]:-}" "${R[haproxy.$key.us]:-}")
+    row "$label" "$(us "proxy.$key")" "$(us "nginx.$key")" "$(us "haproxy.$key")" "$rn" "$rh" \
+        "<= 0.85x nginx, <= 0.75x haproxy" "$(at_most "$rn" 0.85)/$(at_most "$rh" 0.75)"
+}
+urow "CPU us/request, 1 KiB, plain HTTP" small
+urow "CPU us/request, 1 KiB, HTTPS" tls
+row "  fixed-response floor: $(us floor.small) us/request" "$(ratio "${R[proxy.small.us]:-}" "${R[floor.small.us]:-}")" \
+    "$(ratio "${R[nginx.small.us]:-}" "${R[floor.small.us]:-}")" "$(ratio "${R[haproxy.small.us]:-}" "${R[floor.small.us]:-}")" "-" "-" "(info: x floor)" "-"
 prow "req/s, 1 KiB, plain HTTP" small.rps 1.2 1.0
 prow "req/s, 1 KiB, HTTPS" tls.rps 0.9
 prow "p99, 1 KiB, plain (ms, lower is better)" small.p99

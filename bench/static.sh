@@ -18,6 +18,10 @@
 #   - with LOGS=1, a second req/s row with access logs ON for both (static: combined to
 #     stdout, batched per event-loop turn; nginx: combined to a file, buffer=32k flush=1s,
 #     the closest nginx equivalent)
+#   - the 1 KiB case also runs against the fixed-response floor (common/examples/floor.rs, a
+#     tiny mio server answering a canned 200 per request head) on the same CPU; every case
+#     reports the server's CPU time per request (utime + stime from /proc/PID/stat over the
+#     run, divided by the requests completed), the figure that wrk's own ceiling cannot hide
 #   - prints metric | static | nginx | ratio | target | result. Exits 0 whatever the figures
 #     (it is a report); non-zero only when something broke.
 #
@@ -162,11 +166,23 @@ run_wrk "$CONNS" "$WARMUP" "$N_PAGE" "$N_WORKER" >/dev/null
 run_wrk "$BIG_CONNS" "$WARMUP" "$S_BIG" "$S_PID" >/dev/null
 run_wrk "$BIG_CONNS" "$WARMUP" "$N_BIG" "$N_WORKER" >/dev/null
 
+# The fixed-response floor (common/examples/floor.rs) on the same CPU: the least CPU a mio
+# server can spend per request, measured the same way.
+FLOOR_BIN=$(build_floor)
+pick_port F_PORT
+spawn "$SERVER_CPU" floor "$FLOOR_BIN" "127.0.0.1:$F_PORT"
+F_PID=$SPAWNED
+wait_http "http://127.0.0.1:$F_PORT/page.html"
+F_PAGE=http://127.0.0.1:$F_PORT/page.html
+run_wrk "$CONNS" "$WARMUP" "$F_PAGE" "$F_PID" >/dev/null
+
 say "==> 1 KiB page, keep-alive, $CONNS connections"
 for ((i = 1; i <= RUNS; i++)); do
     measure static.small "$CONNS" "$DURATION" "$S_PAGE" "$S_PID"
     measure nginx.small "$CONNS" "$DURATION" "$N_PAGE" "$N_WORKER"
+    measure floor.small "$CONNS" "$DURATION" "$F_PAGE" "$F_PID"
 done
+stop "$F_PID"
 say "==> 64 MiB file, keep-alive, $BIG_CONNS connections"
 for ((i = 1; i <= RUNS; i++)); do
     measure static.big "$BIG_CONNS" "$BIG_DURATION" "$S_BIG" "$S_PID"
@@ -231,6 +247,10 @@ if [[ $LOGS == 1 ]]; then
     r_logs=$(ratio "${R[static.logs.rps]}" "${R[nginx.logs.rps]}")
     row "req/s, 1 KiB page, logs ON" "$(fmt_rps static.logs)$(mark static.logs)" "$(fmt_rps nginx.logs)$(mark nginx.logs)" "$r_logs" "(info)" "-"
 fi
+r_us=$(ratio "${R[static.small.us]:-}" "${R[nginx.small.us]:-}")
+row "CPU us/request, 1 KiB page (utime+stime)" "$(us static.small)" "$(us nginx.small)" "$r_us" "(info, lower is better)" "-"
+r_floor=$(ratio "${R[static.small.us]:-}" "${R[floor.small.us]:-}")
+row "  vs the fixed-response floor ($(us floor.small) us)" "$r_floor" "$(ratio "${R[nginx.small.us]:-}" "${R[floor.small.us]:-}")" "-" "static <= 1.10x floor" "$(at_most "$r_floor" 1.10)"
 row "p99, 1 KiB page (ms)" "${R[static.small.p99]}" "${R[nginx.small.p99]}" "$(ratio "${R[static.small.p99]}" "${R[nginx.small.p99]}")" "(info, lower is better)" "-"
 row "MB/s, 64 MiB file (wrk)" "${R[static.big.mbps]}$(mark static.big)" "${R[nginx.big.mbps]}$(mark nginx.big)" "$r_big" ">= 1.00x nginx" "$(at_least "$r_big" 1.0)"
 row "p99, 64 MiB file, wrk (ms)" "${R[static.big.p99]}" "${R[nginx.big.p99]}" "$(ratio "${R[static.big.p99]}" "${R[nginx.big.p99]}")" "(info, lower is better)" "-"

@@ -9,10 +9,16 @@
 pub const GROW_STEP: usize = 4096;
 
 /// A bounded FIFO of bytes.
+///
+/// `data[start..end]` holds the bytes; `data` itself is initialised memory kept between uses
+/// (its length only grows, up to what the traffic needed), so handing out room for a read
+/// zero-fills nothing once the buffer has been used: zero-filling 16 KiB before every read cost
+/// 5% of the static server's CPU and 10% of the proxy's.
 #[derive(Debug)]
 pub struct Buffer {
     data: Vec<u8>,
     start: usize,
+    end: usize,
     capacity: usize,
 }
 
@@ -22,18 +28,19 @@ impl Buffer {
         Buffer {
             data: Vec::new(),
             start: 0,
+            end: 0,
             capacity,
         }
     }
 
     /// The bytes waiting to be consumed.
     pub fn filled(&self) -> &[u8] {
-        &self.data[self.start..]
+        &self.data[self.start..self.end]
     }
 
     /// Number of bytes waiting.
     pub fn len(&self) -> usize {
-        self.data.len() - self.start
+        self.end - self.start
     }
 
     pub fn is_empty(&self) -> bool {
@@ -56,18 +63,17 @@ impl Buffer {
 
     /// Drops `n` bytes from the front (all of them when `n` is larger than what is filled).
     pub fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.data.len());
-        if self.start == self.data.len() {
-            self.data.clear();
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
     }
 
     /// Appends as much of `bytes` as fits and returns how many bytes were taken.
     pub fn extend(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.remaining());
-        self.make_room(n);
-        self.data.extend_from_slice(&bytes[..n]);
+        self.push(&bytes[..n]);
         n
     }
 
@@ -75,37 +81,36 @@ impl Buffer {
     /// producers of output: they check [`Buffer::remaining`] before starting a response, and a
     /// response head is never cut in half.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.make_room(bytes.len());
-        self.data.extend_from_slice(bytes);
+        let n = bytes.len();
+        self.make_room(n);
+        self.data[self.end..self.end + n].copy_from_slice(bytes);
+        self.end += n;
     }
 
     /// Free space at the end for a read of at most `max` bytes (bounded by the capacity).
     /// Fill a prefix of it, then call [`Buffer::commit`] with the number of bytes written.
     ///
-    /// The allocation grows by at most [`GROW_STEP`] per call beyond what it already has: the
-    /// region handed out is zero-filled, so a fresh buffer asked for a 16 KiB read would touch
-    /// 16 KiB for a 100-byte request. Thousands of connections opening at once would then
-    /// hold (and, freed, leave the allocator holding) several times the memory their bytes
-    /// need. A buffer kept busy has its capacity already, and reads at full size.
+    /// The allocation grows by at most [`GROW_STEP`] per call beyond what it already has: a
+    /// fresh buffer asked for a 16 KiB read would otherwise touch 16 KiB for a 100-byte
+    /// request. Thousands of connections opening at once would then hold (and, freed, leave
+    /// the allocator holding) several times the memory their bytes need. A buffer kept busy
+    /// has its capacity already, and reads at full size.
     pub fn spare(&mut self, max: usize) -> &mut [u8] {
-        let free = self.data.capacity() - self.data.len();
+        let free = self.data.capacity().saturating_sub(self.end);
         let n = max.min(self.remaining()).min(free.max(GROW_STEP));
         self.make_room(n);
-        let len = self.data.len();
-        self.data.resize(len + n, 0);
-        &mut self.data[len..]
+        &mut self.data[self.end..self.end + n]
     }
 
-    /// Keeps `n` bytes of the region handed out by the last [`Buffer::spare`] and forgets the rest.
+    /// Keeps `n` bytes of the region handed out by the last [`Buffer::spare`].
     pub fn commit(&mut self, spare_len: usize, n: usize) {
-        let keep = self.data.len() - spare_len + n.min(spare_len);
-        self.data.truncate(keep);
+        self.end += n.min(spare_len);
     }
 
     /// Forgets everything; keeps the allocation.
     pub fn clear(&mut self) {
-        self.data.clear();
         self.start = 0;
+        self.end = 0;
     }
 
     /// Returns the allocation to the allocator when the buffer is empty (idle connections).
@@ -113,15 +118,20 @@ impl Buffer {
         if self.is_empty() && self.data.capacity() > 0 {
             self.data = Vec::new();
             self.start = 0;
+            self.end = 0;
         }
     }
 
-    /// Moves the filled bytes to the front when that is needed to append `n` more without
-    /// growing past what the data itself needs.
+    /// Makes `data[end..end + n]` exist: moves the filled bytes to the front when that avoids
+    /// growing the allocation, and initialises only memory never used before.
     fn make_room(&mut self, n: usize) {
-        if self.start > 0 && self.data.len() + n > self.data.capacity() {
-            self.data.drain(..self.start);
+        if self.start > 0 && self.end + n > self.data.capacity() {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
+        }
+        if self.end + n > self.data.len() {
+            self.data.resize(self.end + n, 0);
         }
     }
 }

@@ -226,17 +226,29 @@ impl FileStat {
     }
 }
 
-/// stat(2) of `relative` below the directory `root`, with the same confinement as
-/// [`open_beneath`]: a path whose resolution leaves `root` (`..`, a symlink pointing outside)
-/// fails with EXDEV instead of describing a file outside, so a client cannot learn what
-/// exists beyond the root from the difference between 404, 403 and 301. openat2(O_PATH) and
-/// fstat(2): no allocation (`scratch` holds the NUL-terminated path), nothing read.
-pub fn stat_beneath(
-    root: &File,
-    root_path: &Path,
-    relative: &str,
-    scratch: &mut Vec<u8>,
-) -> io::Result<FileStat> {
+/// stat(2) of `relative` below the directory `root`, following symlinks, in one syscall and
+/// without allocating (`scratch` holds the NUL-terminated path). Not confined to `root`: a
+/// symlink leading out is followed. Callers must confirm containment before anything they
+/// answer depends on where the path leads: [`open_beneath`] does for a file that is served,
+/// [`stat_beneath`] for the rest (a directory redirect, say).
+pub fn stat_at(root: &File, relative: &str, scratch: &mut Vec<u8>) -> io::Result<FileStat> {
+    nul_terminated(relative, scratch)?;
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `scratch` is NUL-terminated and `st` is writable.
+    cvt(unsafe {
+        libc::fstatat(
+            root.as_raw_fd(),
+            scratch.as_ptr() as *const libc::c_char,
+            &mut st,
+            0,
+        )
+    })?;
+    Ok(FileStat::from_raw(&st))
+}
+
+/// `relative` (`.` when empty) NUL-terminated in `scratch`.
+fn nul_terminated(relative: &str, scratch: &mut Vec<u8>) -> io::Result<()> {
     scratch.clear();
     scratch.extend_from_slice(if relative.is_empty() {
         b"."
@@ -247,6 +259,22 @@ pub fn stat_beneath(
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     scratch.push(0);
+    Ok(())
+}
+
+/// stat(2) of `relative` below the directory `root`, with the same confinement as
+/// [`open_beneath`]: a path whose resolution leaves `root` (`..`, a symlink pointing outside)
+/// fails with EXDEV instead of describing a file outside, so a client cannot learn what
+/// exists beyond the root from the difference between 404, 403 and 301. openat2(O_PATH),
+/// fstat(2) and close(2): three syscalls where [`stat_at`] takes one, so it is used only where
+/// containment is not confirmed otherwise.
+pub fn stat_beneath(
+    root: &File,
+    root_path: &Path,
+    relative: &str,
+    scratch: &mut Vec<u8>,
+) -> io::Result<FileStat> {
+    nul_terminated(relative, scratch)?;
     let how = OpenHow {
         flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
         mode: 0,

@@ -2,8 +2,6 @@
 //! its connection core was rebuilt (run one against an older build with `PROXY_BIN=...`).
 //! What the upstream receives is recorded and asserted, not only what the client is answered.
 
-mod support;
-
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
@@ -12,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::*;
+use testkit::*;
 
 /// A client socket with a 4 KiB receive buffer (set before connecting, so the window is small
 /// from the start): a peer that reads slowly or never.
@@ -68,15 +66,6 @@ fn pipeline_without_reading(addr: SocketAddr, request: &'static str, stop: Arc<A
             }
         }
     });
-}
-
-fn vm_kib(pid: i32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 /// Finding 1: one client that pipelines and never reads grew the proxy by ~100 MB/s: canned
@@ -149,7 +138,7 @@ fn pipelining_client_that_never_reads_is_bounded() {
     }
     stop.store(true, Ordering::SeqCst);
     for (name, proxy) in [("plain", &plain), ("https", &tls)] {
-        let peak = vm_kib(proxy.pid(), "VmHWM:");
+        let peak = proxy.vm_kib("VmHWM");
         eprintln!("{name}: peak RSS {peak} KiB after 10 s; {served} normal requests served");
         assert!(peak < 16 * 1024, "{name} proxy grew to {peak} KiB");
     }
@@ -224,8 +213,6 @@ fn bytes_after_a_response_never_answer_another_request() {
         assert!(
             eventually(TIMEOUT, || proxy
                 .stderr
-                .lock()
-                .unwrap()
                 .contains("sent bytes after the end of its response")),
             "the desync is logged"
         );
@@ -365,7 +352,7 @@ fn a_stalled_log_reader_does_not_stall_the_proxy() {
         "",
         Duration::ZERO,
     );
-    let mut cmd = Command::new(bin());
+    let mut cmd = Command::new(bin("proxy"));
     cmd.args([
         "--listen",
         "127.0.0.1:0",
@@ -437,7 +424,7 @@ fn huge_timeouts_are_refused_at_start() {
         ("--connect-timeout", "200h"),
         ("--header-timeout", "604801s"),
     ] {
-        let out = Command::new(bin())
+        let out = Command::new(bin("proxy"))
             .args(["--listen", "127.0.0.1:0", flag, value])
             .output()
             .unwrap();

@@ -2,14 +2,12 @@
 //! responses closing the client connection, 413 for bodies over --max-body, retry of an
 //! idempotent request when a pooled connection turns out dead, and failover between upstreams.
 
-mod support;
-
 use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use support::*;
+use testkit::*;
 
 fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -2,8 +2,6 @@
 //! WebSocket tunnelling, upstream re-resolution after a host moves, idle memory, and the
 //! header timeout for connections that never send a request.
 
-mod support;
-
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
@@ -11,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::*;
+use testkit::*;
 
 #[test]
 fn sigterm_drains_in_flight_responses_and_exits_zero() {
@@ -63,7 +61,7 @@ fn sigterm_drains_in_flight_responses_and_exits_zero() {
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_proxy"))
+    let out = Command::new(testkit::bin("proxy"))
         .args(args)
         .output()
         .unwrap();
@@ -106,7 +104,7 @@ fn startup_errors_exit_2_and_help_works() {
 fn health_subcommand() {
     let proxy = Proxy::start(&[]);
     let port = proxy.http.port().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_proxy"))
+    let out = Command::new(testkit::bin("proxy"))
         .arg("health")
         .env("PROXY_LISTEN", format!("0.0.0.0:{port}"))
         .output()
@@ -231,7 +229,7 @@ fn upstream_is_re_resolved_after_it_moves() {
         "mount --bind {} /etc/hosts && exec \"$0\" \"$@\"",
         hosts.display()
     );
-    cmd.args(["--mount", "sh", "-c", &script, env!("CARGO_BIN_EXE_proxy")]);
+    cmd.args(["--mount", "sh", "-c", &script, &testkit::bin("proxy")]);
     cmd.args([
         "--listen",
         "127.0.0.1:0",

@@ -1,13 +1,11 @@
 //! Routing, prefix handling, header rewriting, keep-alive and pooling, pipelining and response
 //! re-framing, against the real binary and std::net test upstreams.
 
-mod support;
-
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::*;
+use testkit::*;
 
 #[test]
 fn routes_strip_prefixes_and_answer_404_301_index_and_health() {
@@ -254,13 +252,13 @@ fn responses_are_reframed() {
     assert_eq!(ask("/plain", "GET").text(), "body");
     // ... and is sent raw with Connection: close to an HTTP/1.0 client.
     let r = exchange(&proxy, "GET /http10 HTTP/1.0\r\n\r\n");
-    assert!(r.until_close && r.text() == "until close", "{r:?}");
+    assert!(r.read_to_close && r.text() == "until close", "{r:?}");
     assert_eq!(r.header("connection"), Some("close"));
     let r = exchange(
         &proxy,
         "GET /chunked HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     );
-    assert!(r.until_close && r.text() == "hello world", "{r:?}");
+    assert!(r.read_to_close && r.text() == "hello world", "{r:?}");
 }
 
 #[test]

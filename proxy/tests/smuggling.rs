@@ -1,13 +1,11 @@
 //! Request smuggling (RFC 9112 section 6.3): every ambiguous or malformed framing is a 400 and a
 //! closed connection, and nothing after it ever reaches the upstream as a request.
 
-mod support;
-
 use std::io::{BufReader, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::*;
+use testkit::*;
 
 /// An upstream that records the request lines it receives.
 fn recording_upstream() -> (Upstream, Arc<Mutex<Vec<String>>>) {

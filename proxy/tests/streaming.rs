@@ -1,12 +1,10 @@
 //! Large bodies stream through in both directions with bounded memory: 50 MiB up (Content-Length
 //! and chunked) and 50 MiB down (Content-Length and chunked), with the proxy's peak RSS checked.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
-use support::*;
+use testkit::*;
 
 const SIZE: usize = 50 << 20;
 

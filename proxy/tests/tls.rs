@@ -2,8 +2,6 @@
 //! HTTP-to-HTTPS redirect, TLS 1.2 and 1.3, certificate reload on SIGHUP without dropping open
 //! connections, and HTTPS upstreams verified with an extra CA and SNI.
 
-mod support;
-
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::*;
+use testkit::*;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -232,8 +230,6 @@ fn sighup_reloads_the_certificate_without_dropping_connections() {
     proxy.signal(libc::SIGHUP);
     assert!(eventually(Duration::from_secs(5), || proxy
         .stderr
-        .lock()
-        .unwrap()
         .contains("reload failed")));
     assert_eq!(served(&config), cert_b);
     let _ = std::fs::remove_dir_all(dir);
@@ -272,7 +268,7 @@ fn https_upstreams_are_verified_with_sni() {
 
 #[test]
 fn bad_certificate_is_a_startup_error() {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxy"));
+    let mut cmd = Command::new(testkit::bin("proxy"));
     let out = cmd
         .args([
             "--listen",

@@ -1,13 +1,14 @@
 //! File lookup below the root: directory index, trailing-slash rules, precompressed sidecars,
 //! and a bounded per-worker cache of small files that is revalidated on every request.
 //!
-//! Every request costs one `stat` of the path (two for a directory index), confined beneath the
-//! root like every open (`stat_beneath`: a symlink leading out is "not found", never a 403 or a
-//! redirect that would tell what exists outside); a hit whose device, inode, size and mtime
-//! still match is served from memory, so edits of mounted content show on the next request. A
-//! miss opens the file with `open_beneath` (openat2 RESOLVE_BENEATH), which refuses symlinks
-//! that leave the root; the cache only ever holds files opened that way, and a path that later
-//! resolves elsewhere has another inode and misses. Large files are never read
+//! Every request costs one `stat` of the path (two for a directory index); a hit whose device,
+//! inode, size and mtime still match is served from memory, so edits of mounted content show on
+//! the next request. A miss opens the file with `open_beneath` (openat2 RESOLVE_BENEATH), which
+//! refuses symlinks that leave the root; the cache only ever holds files opened that way, and a
+//! path that later resolves elsewhere has another inode and misses. A symlink leading out of
+//! the root is "not found" whatever is behind it, never a 403 or a directory redirect that would
+//! tell what exists outside: the one-syscall stat is confirmed beneath the root (`stat_beneath`)
+//! before a redirect, and by `open_beneath` before a file is served. Large files are never read
 //! into memory: the open file is handed to the session for `sendfile`.
 
 use std::borrow::Cow;
@@ -105,6 +106,11 @@ impl Files {
         self.path.push_str(relative);
         if stat.is_dir {
             if !trailing_slash {
+                // The redirect would tell that a directory exists where the path leads: only
+                // when it leads somewhere beneath the root.
+                if self.stat_confined(relative)?.is_none() {
+                    return Ok(Lookup::NotFound);
+                }
                 return Ok(Lookup::RedirectToDirectory);
             }
             if !self.path.is_empty() {
@@ -136,14 +142,18 @@ impl Files {
         }
     }
 
+    /// The fast stat of every request: one syscall, following links even out of the root
+    /// (see `sys::stat_at`). What it says is only acted on after confirmation: `open_beneath`
+    /// for a file served, [`Files::stat_confined`] for a directory redirect.
     fn stat(&mut self, relative: &str) -> io::Result<Option<FileStat>> {
-        match sys::stat_beneath(&self.root, &self.root_path, relative, &mut self.scratch) {
-            Ok(stat) => Ok(Some(stat)),
-            // A path that leaves the root does not exist as far as clients can tell.
-            Err(e) if is_missing(&e) || is_escape(&e) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(None),
-            Err(e) => Err(e),
-        }
+        missing_as_none(sys::stat_at(&self.root, relative, &mut self.scratch))
+    }
+
+    /// stat confined beneath the root: a path that leaves it does not exist as far as clients
+    /// can tell.
+    fn stat_confined(&mut self, relative: &str) -> io::Result<Option<FileStat>> {
+        let stat = sys::stat_beneath(&self.root, &self.root_path, relative, &mut self.scratch);
+        missing_as_none(stat)
     }
 
     fn representation(
@@ -298,6 +308,15 @@ fn cache_key<'a>(path: &'a str, coding: Option<&str>) -> Cow<'a, str> {
     match coding {
         None => Cow::Borrowed(path),
         Some(coding) => Cow::Owned(format!("{path}\0{coding}")),
+    }
+}
+
+fn missing_as_none(stat: io::Result<FileStat>) -> io::Result<Option<FileStat>> {
+    match stat {
+        Ok(stat) => Ok(Some(stat)),
+        Err(e) if is_missing(&e) || is_escape(&e) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -35,7 +35,7 @@ const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// A request body up to this size is read and dropped to keep the connection; larger ones close it.
 const MAX_DISCARDED_BODY: u64 = 64 * 1024;
 /// How much one sendfile call may send.
-const SENDFILE_CHUNK: usize = 512 * 1024;
+const SENDFILE_CHUNK: usize = 1 << 20;
 /// File-body bytes one readiness event may send before the connection yields.
 const SENDFILE_PER_EVENT: usize = 2 << 20;
 /// Rounds of flush, read and answer one readiness event may use (see the module docs).

@@ -1,9 +1,7 @@
 //! What the real `static` binary serves: headers, conditional requests, ranges, directories,
 //! precompressed sidecars, path traversal and symlinks, dotfiles, large files, edits.
 
-mod support;
-
-use support::{checksum, contains, get_req, pattern, request, start, Response, Site, SECRET};
+use testkit::{checksum, contains, get_req, pattern, request, start, Response, Site, SECRET};
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` shape: 29 bytes, GMT.
 fn is_http_date(v: &str) -> bool {

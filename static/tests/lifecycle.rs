@@ -1,14 +1,12 @@
 //! The `static` process as a whole: graceful shutdown on SIGTERM, the command line, the
 //! `health` subcommand, the startup line and the access log.
 
-mod support;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{checksum, eventually, get_req, pattern, request, run, start, Client, Site};
+use testkit::{checksum, get_req, pattern, request, run, start, wait_for, Client, Site};
 
 fn site() -> Site {
     let site = Site::new("lifecycle");
@@ -19,7 +17,7 @@ fn site() -> Site {
 
 /// Waits until connecting to `addr` is refused (listeners closed).
 fn wait_refused(addr: std::net::SocketAddr, timeout: Duration) {
-    eventually(
+    wait_for(
         timeout,
         "new connections to be refused",
         || match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
@@ -372,14 +370,14 @@ fn access_log_json() {
     let mut c = server.connect();
     c.send(&request("HEAD", "/a.txt", &[]));
     assert_eq!(c.read_head_response().status, 200);
-    eventually(Duration::from_secs(5), "three JSON log lines", || {
+    wait_for(Duration::from_secs(5), "three JSON log lines", || {
         (server.stdout.snapshot().len() >= 3).then_some(())
     });
     let lines = server.stdout.snapshot();
     assert_eq!(lines.len(), 3, "{lines:#?}");
     let parsed: Vec<Vec<(String, String)>> = lines
         .iter()
-        .map(|l| support::parse_flat_json(l).unwrap_or_else(|| panic!("not JSON: {l}")))
+        .map(|l| testkit::parse_flat_json(l).unwrap_or_else(|| panic!("not JSON: {l}")))
         .collect();
     let field = |obj: &Vec<(String, String)>, key: &str| -> Option<String> {
         obj.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())

@@ -1,11 +1,9 @@
 //! HTTP/1.1 connection handling of the real `static` binary: partial heads, pipelining,
 //! keep-alive and close rules, request bodies, limits and malformed requests, timeouts.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{get_req, request, start, Client, Site};
+use testkit::{get_req, request, start, Client, Site};
 
 fn site() -> Site {
     let site = Site::new("protocol");
@@ -117,7 +115,7 @@ fn pipelined_burst_of_200() {
 #[test]
 fn pipelined_behind_a_large_sendfile_body() {
     let site = site();
-    let big = support::pattern(300 * 1024, 7);
+    let big = testkit::pattern(300 * 1024, 7);
     site.write("big.bin", &big);
     let server = start(&site.root, &[]);
     let mut c = server.connect();
@@ -207,7 +205,7 @@ fn connection_close_is_honoured() {
 #[test]
 fn client_half_close_still_gets_all_responses() {
     let site = site();
-    site.write("big.bin", support::pattern(200 * 1024, 3));
+    site.write("big.bin", testkit::pattern(200 * 1024, 3));
     let server = start(&site.root, &[]);
     let mut c = server.connect();
     let mut burst = get_req("/a.txt");
@@ -224,7 +222,7 @@ fn client_half_close_still_gets_all_responses() {
 /// Sends `raw` on a fresh connection, expects `status` with `Connection: close`, then EOF, and
 /// checks that the server still answers afterwards.
 #[track_caller]
-fn expect_fatal(server: &support::Server, raw: &[u8], status: u16) {
+fn expect_fatal(server: &testkit::Server, raw: &[u8], status: u16) {
     let mut c = server.connect();
     c.send(raw);
     let r = c.read_response();
@@ -350,7 +348,7 @@ fn other_methods_are_405_with_allow() {
         let r = c.read_response();
         assert_eq!(r.status, 405, "{method}");
         assert_eq!(r.header("allow"), Some("GET, HEAD"), "{method}");
-        assert!(!support::contains(&r.body, b"alpha"));
+        assert!(!testkit::contains(&r.body, b"alpha"));
     }
     // OPTIONS * too; and the connection is still usable after all of them.
     c.send(&request("OPTIONS", "*", &[]));
@@ -595,8 +593,8 @@ fn many_concurrent_connections() {
 #[test]
 fn pipelined_flood_with_a_slow_reader_is_answered_in_order() {
     let site = site();
-    let medium = support::pattern(40 * 1024, 11);
-    let large = support::pattern(300 * 1024, 12);
+    let medium = testkit::pattern(40 * 1024, 11);
+    let large = testkit::pattern(300 * 1024, 12);
     site.write("m.bin", &medium);
     site.write("l.bin", &large);
     let server = start(&site.root, &[]);
@@ -627,7 +625,7 @@ fn pipelined_flood_with_a_slow_reader_is_answered_in_order() {
 fn stalled_reader_is_dropped_after_the_idle_timeout() {
     let site = site();
     let len = 40 * 1024 * 1024;
-    site.write("big.bin", support::pattern(len, 13));
+    site.write("big.bin", testkit::pattern(len, 13));
     let server = start(&site.root, &["--idle-timeout", "1s"]);
     let mut c = server.connect();
     c.send(&get_req("/big.bin"));
@@ -653,7 +651,7 @@ fn stalled_reader_is_dropped_after_the_idle_timeout() {
 #[test]
 fn client_reset_mid_transfer_does_not_hurt_the_server() {
     let site = site();
-    site.write("big.bin", support::pattern(20 * 1024 * 1024, 14));
+    site.write("big.bin", testkit::pattern(20 * 1024 * 1024, 14));
     let server = start(&site.root, &["--workers", "1"]);
     for _ in 0..5 {
         let mut c = server.connect();
@@ -789,7 +787,7 @@ fn full_speed_pipelining_does_not_starve_the_worker() {
 fn trickling_bytes_do_not_defeat_the_send_timeout() {
     use std::io::Write;
     let site = site();
-    site.write("big.bin", support::pattern(40 * 1024 * 1024, 15));
+    site.write("big.bin", testkit::pattern(40 * 1024 * 1024, 15));
     let server = start(&site.root, &["--idle-timeout", "1s"]);
     let mut c = server.connect();
     c.send(&get_req("/big.bin"));
