@@ -78,8 +78,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(client: Stream, peer: SocketAddr, https: bool, trusted: bool) -> Conn {
-        let now = client.last_write;
+    pub fn new(
+        client: Stream,
+        peer: SocketAddr,
+        https: bool,
+        trusted: bool,
+        now: std::time::Instant,
+    ) -> Conn {
         Conn {
             client,
             peer,

@@ -101,6 +101,7 @@ impl Service for Proxy {
             peer,
             https,
             trusted,
+            cx.now,
         ))
     }
 
