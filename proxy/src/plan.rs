@@ -175,7 +175,8 @@ impl Plan {
         let (raw_path, query) = routes::split_target(head.target);
         let Scratch { normalized, work } = scratch;
         if normalize_path(raw_path, normalized, work).is_err() {
-            self.keep_alive = false;
+            // The head itself was well framed: the connection can go on (unless a body was
+            // announced, see `make`).
             return error(Status::BAD_REQUEST);
         }
         self.query = self.put(query);
@@ -204,7 +205,6 @@ impl Plan {
             );
             self.location = self.put(work);
             if !ok {
-                self.keep_alive = false;
                 return Action::Answer(Answer::Error(Status::BAD_REQUEST));
             }
             return Action::Answer(Answer::Redirect(Status::PERMANENT_REDIRECT));
