@@ -18,6 +18,7 @@
 //! It performs no I/O and never panics.
 
 use common::buffer::Buffer;
+use common::http::headers::hex_value;
 use common::http::headers::is_token;
 
 /// Longest chunk-size line (size, extensions) accepted.
@@ -230,15 +231,6 @@ impl Decoder {
             return Err(ChunkError("trailer section too large"));
         }
         Ok(())
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

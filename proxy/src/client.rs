@@ -280,14 +280,13 @@ impl Conn {
             &shared.index_page,
             self.plan.location(),
         );
-        let name = upstream.and_then(|id| shared.config.routes.upstreams.get(id));
-        self.log.record(
-            cx,
-            self.peer.ip(),
-            status,
-            bytes,
-            name.map(|u| u.display.as_str()),
-        );
+        self.log_line(p, cx, status, bytes, upstream);
+    }
+
+    /// Writes the access-log line of the current request, naming the upstream if any.
+    fn log_line(&self, p: &Proxy, cx: &mut Cx, status: u16, bytes: u64, upstream: Option<usize>) {
+        let name = upstream.map(|id| p.upstream_name(id));
+        self.log.record(cx, self.peer.ip(), status, bytes, name);
     }
 
     /// The current request is done: wait for the next one, or close.
@@ -340,9 +339,7 @@ impl Conn {
                 Ok(true)
             }
             Step::Upgraded(conn) => {
-                let name = p.shared.config.routes.upstreams.get(upstream);
-                let name = name.map(|u| u.display.as_str());
-                self.log.record(cx, self.peer.ip(), 101, 0, name);
+                self.log_line(p, cx, 101, 0, Some(upstream));
                 self.state = State::Tunnel(Box::new(Tunnel::new(conn, cx.now)));
                 Ok(true)
             }
@@ -371,14 +368,7 @@ impl Conn {
                 bytes,
                 close_delimited,
             } => {
-                let name = p.shared.config.routes.upstreams.get(upstream);
-                self.log.record(
-                    cx,
-                    self.peer.ip(),
-                    status,
-                    bytes,
-                    name.map(|u| u.display.as_str()),
-                );
+                self.log_line(p, cx, status, bytes, Some(upstream));
                 if close_delimited {
                     // The close itself would read as the end of a complete response.
                     self.client.abort();

@@ -14,6 +14,8 @@
 //!
 //! Pure: bytes in, bytes out; total on every input.
 
+use common::http::headers::hex_value;
+
 /// Why a path is refused (the request gets 400).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PathError {
@@ -38,15 +40,6 @@ impl PathError {
             PathError::AboveRoot => "path climbs above '/'",
             PathError::DotSegmentParams => "dot segment with parameters in path",
         }
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

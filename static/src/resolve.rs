@@ -20,6 +20,8 @@
 //! 5. segments: empty and `.` dropped, `..` pops (above the root is a 400),
 //!    dot-names are a 404 unless enabled (`.well-known` always allowed).
 
+use common::http::headers::hex_value;
+
 /// Resolution settings, fixed at startup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -148,8 +150,8 @@ pub fn percent_decode(input: &[u8]) -> Result<Vec<u8>, Reject> {
     let mut bytes = input.iter();
     while let Some(&b) = bytes.next() {
         if b == b'%' {
-            let hi = bytes.next().and_then(|&h| hex_val(h));
-            let lo = bytes.next().and_then(|&l| hex_val(l));
+            let hi = bytes.next().and_then(|&h| hex_value(h));
+            let lo = bytes.next().and_then(|&l| hex_value(l));
             match (hi, lo) {
                 (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
                 _ => return Err(Reject::BadRequest),
@@ -159,15 +161,6 @@ pub fn percent_decode(input: &[u8]) -> Result<Vec<u8>, Reject> {
         }
     }
     Ok(out)
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Returns the part after the base path ("" or starting with '/'), or `None`

@@ -37,6 +37,16 @@ pub fn has_token<'a>(mut values: impl Iterator<Item = &'a [u8]>, token: &str) ->
     values.any(|v| tokens(v).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
 }
 
+/// The value of one hexadecimal digit (percent-escapes, chunk sizes).
+pub fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// Trims spaces and tabs at both ends.
 pub fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
