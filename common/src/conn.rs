@@ -204,9 +204,10 @@ impl Closing {
                 };
                 progress = true;
             }
-            Closing::Lingering { until } if ep.input_ended() || now >= until => return Wind::Done,
+            Closing::Lingering { until } if now >= until => return Wind::Done,
             _ => {}
         }
+        // Lingering (just now, or before) and the peer has closed: nothing more to wait for.
         if ep.input_ended() && matches!(self, Closing::Lingering { .. }) {
             return Wind::Done;
         }
@@ -295,11 +296,6 @@ impl HeadClock {
         }
         let limit = if self.fresh { header } else { idle };
         (now.saturating_duration_since(self.active) >= limit).then_some(Waited::Idle)
-    }
-
-    /// Whether the connection has been idle since at least `since`.
-    pub fn idle_for(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.active)
     }
 }
 

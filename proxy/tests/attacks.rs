@@ -145,35 +145,6 @@ fn pipelining_client_that_never_reads_is_bounded() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// An upstream that answers every request with `response`, then writes `extra` (after
-/// `delay`), recording the request lines it received.
-fn lying_upstream(
-    response: &'static str,
-    extra: &'static str,
-    delay: Duration,
-) -> (Upstream, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let up = Upstream::start(move |s| {
-        let mut reader = BufReader::new(s.try_clone().unwrap());
-        let mut s = s;
-        while let Some(req) = read_request(&mut reader) {
-            log.lock().unwrap().push(req.line.clone());
-            if delay.is_zero() {
-                // In one write: the extra bytes arrive with the response.
-                let _ = s.write_all(format!("{response}{extra}").as_bytes());
-                continue;
-            }
-            if s.write_all(response.as_bytes()).is_err() {
-                return;
-            }
-            std::thread::sleep(delay);
-            let _ = s.write_all(extra.as_bytes());
-        }
-    });
-    (up, seen)
-}
-
 /// Finding 3: bytes an upstream sends past the end of its response were delivered as the
 /// answer to the client's next pipelined request. Such a connection must never be reused:
 /// bytes that arrive with the response are caught when it ends, bytes that arrive later (but
@@ -184,7 +155,7 @@ fn lying_upstream(
 fn bytes_after_a_response_never_answer_another_request() {
     const INJECTED: &str = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhacked";
     for delay in [Duration::ZERO, Duration::from_millis(300)] {
-        let (up, seen) = lying_upstream(
+        let (up, seen) = Upstream::recording(
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
             INJECTED,
             delay,
@@ -223,7 +194,7 @@ fn bytes_after_a_response_never_answer_another_request() {
 /// Every complete request received before the FIN is answered, in order.
 #[test]
 fn requests_before_a_half_close_are_all_answered() {
-    let (up, seen) = lying_upstream(
+    let (up, seen) = Upstream::recording(
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         "",
         Duration::ZERO,
@@ -347,7 +318,7 @@ fn replaced_upstream_sockets_ignore_stale_events() {
 /// worker, so a log reader that stalls (a full pipe) stalled every connection.
 #[test]
 fn a_stalled_log_reader_does_not_stall_the_proxy() {
-    let (up, _) = lying_upstream(
+    let (up, _) = Upstream::recording(
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         "",
         Duration::ZERO,

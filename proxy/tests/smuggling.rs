@@ -9,17 +9,11 @@ use testkit::*;
 
 /// An upstream that records the request lines it receives.
 fn recording_upstream() -> (Upstream, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let up = Upstream::start(move |s| {
-        let mut reader = BufReader::new(s.try_clone().unwrap());
-        let mut s = s;
-        while let Some(req) = read_request(&mut reader) {
-            log.lock().unwrap().push(req.line.clone());
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-        }
-    });
-    (up, seen)
+    Upstream::recording(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "",
+        Duration::ZERO,
+    )
 }
 
 const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";

@@ -183,11 +183,6 @@ impl Proxy {
         s.set_read_timeout(Some(TIMEOUT)).unwrap();
         s
     }
-
-    /// Everything the proxy wrote to stderr so far.
-    pub fn stderr_text(&self) -> String {
-        self.process.stderr.text()
-    }
 }
 
 /// Sends `raw` on a new connection and reads one response.

@@ -4,7 +4,7 @@
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::http::read_request;
@@ -48,6 +48,35 @@ impl Upstream {
     /// An upstream answering every request with a description of what it received.
     pub fn echo() -> Upstream {
         Self::start(|mut s| serve_echo(&mut s))
+    }
+
+    /// An upstream that answers every request with `response`, then writes `extra` (in the
+    /// same write when `delay` is zero, else `delay` later), recording the request lines it
+    /// received: what the proxy let through, as the upstream saw it.
+    pub fn recording(
+        response: &'static str,
+        extra: &'static str,
+        delay: Duration,
+    ) -> (Upstream, Arc<Mutex<Vec<String>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let up = Self::start(move |s| {
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut s = s;
+            while let Some(req) = read_request(&mut reader) {
+                log.lock().unwrap().push(req.line.clone());
+                if delay.is_zero() {
+                    let _ = s.write_all(format!("{response}{extra}").as_bytes());
+                    continue;
+                }
+                if s.write_all(response.as_bytes()).is_err() {
+                    return;
+                }
+                std::thread::sleep(delay);
+                let _ = s.write_all(extra.as_bytes());
+            }
+        });
+        (up, seen)
     }
 
     pub fn accepted(&self) -> usize {
