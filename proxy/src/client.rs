@@ -1,5 +1,6 @@
 //! One client connection: the state machine (`Waiting -> Forwarding -> Waiting`, `-> Tunnel`,
-//! `-> Closing`), the drive loop, the answers the proxy writes itself, and the timeouts.
+//! `-> Closing`), the drive loop and the answers the proxy writes itself; the timeouts, the
+//! drain on shutdown and the close are in [`lifecycle`].
 //!
 //! Each state carries its own data: an [`Exchange`] while forwarding, a [`Tunnel`] after a
 //! WebSocket upgrade, the [`Closing`] phase at the end. What the connection waits for between
@@ -18,12 +19,10 @@
 use std::net::SocketAddr;
 
 use common::buffer::Buffer;
-use common::conn::{self, Closing, Driven, HeadClock, Round, Stop, Waited, Wind};
+use common::conn::{self, Closing, Driven, HeadClock, Round, Stop, Wind};
 use common::event_loop::{Cx, Flow, Side};
 use common::http::request::{self, header_storage, Limits, Version};
 use common::http::response::Canned;
-use common::http::status::Status;
-use common::transport::Transport;
 use mio::event::Event;
 
 use crate::access::LogInfo;
@@ -35,6 +34,8 @@ use crate::service::Proxy;
 use crate::stream::Stream;
 use crate::tunnel::Tunnel;
 use crate::upstream_conn::UpstreamConn;
+
+mod lifecycle;
 
 /// Bytes buffered from the client (request heads and bodies).
 pub const REQUEST_BUF: usize = 16 * 1024;
@@ -398,104 +399,5 @@ impl Conn {
         self.leave(cx);
         self.cin.clear();
         self.state = State::Closing(Closing::Flushing);
-    }
-
-    /// Periodic work: timeouts, shutdown, giving back what an idle connection holds.
-    pub fn tick(&mut self, p: &mut Proxy, cx: &mut Cx) -> Flow {
-        let now = cx.now;
-        let server = &p.shared.config.server;
-        let (header_timeout, idle_timeout) = (server.header_timeout, server.idle_timeout);
-        match &mut self.state {
-            State::Closing(closing) => {
-                let expired =
-                    closing.expired(&self.client, &self.cout, now, idle_timeout, cx.draining);
-                return if expired { Flow::Close } else { Flow::Continue };
-            }
-            State::Tunnel(t) => {
-                let over = cx.draining || t.expired(now, p.shared.config.upstream_timeout);
-                return if over { Flow::Close } else { Flow::Continue };
-            }
-            State::Forwarding(_) | State::Waiting => {}
-        }
-        // A client that stopped reading: the send timeout.
-        if self.client.send_stalled(&self.cout, now, idle_timeout) {
-            return Flow::Close;
-        }
-        if let State::Forwarding(ex) = &mut self.state {
-            if let Some(failure) = ex.tick(&self.plan, &self.cin, p, cx) {
-                let upstream = ex.upstream();
-                if self.failed(failure, upstream, p, cx).is_err() {
-                    return Flow::Close;
-                }
-            }
-            return self.drive(p, cx);
-        }
-        let handshaking = self.client.io.is_handshaking();
-        if cx.draining {
-            return self.drain(p, cx, handshaking);
-        }
-        match self.clock.expired(now, header_timeout, idle_timeout) {
-            Some(_) if handshaking => Flow::Close,
-            Some(Waited::HeaderTimeout) => {
-                self.log.clear();
-                self.plan.keep_alive = false;
-                self.plan.head_request = false;
-                self.write_answer(p, cx, Answer::Error(Status::REQUEST_TIMEOUT), None);
-                self.start_closing(cx);
-                self.drive(p, cx)
-            }
-            Some(Waited::Idle) => Flow::Close,
-            None => {
-                if self.cin.is_empty() && self.cout.is_empty() && !handshaking {
-                    self.release_idle(p, cx);
-                }
-                Flow::Continue
-            }
-        }
-    }
-
-    /// Shutdown began while no request was in progress. One may still wait unread in the
-    /// socket (it arrived after the last event was handled, or the connection was just taken
-    /// from the listen backlog): read once and serve it, with `Connection: close`, before
-    /// closing. A request the client finished writing before the signal is never dropped; one
-    /// still incomplete after this read was not finished before it, and the connection closes.
-    fn drain(&mut self, p: &mut Proxy, cx: &mut Cx, handshaking: bool) -> Flow {
-        if handshaking {
-            return Flow::Close;
-        }
-        self.client.ready.readable = true;
-        if self.drive(p, cx) == Flow::Close {
-            return Flow::Close;
-        }
-        if !matches!(self.state, State::Waiting) {
-            return Flow::Continue;
-        }
-        if self.cout.is_empty() {
-            return Flow::Close;
-        }
-        self.start_closing(cx);
-        self.drive(p, cx)
-    }
-
-    /// An idle keep-alive connection gives its upstream back to the pool and frees its
-    /// buffers: one live allocation per idle connection, left between freed ones, pins their
-    /// pages, and 10,000 idle connections then cost ~11 KiB each instead of ~1.
-    fn release_idle(&mut self, p: &mut Proxy, cx: &mut Cx) {
-        if let Some(kept) = self.kept.take() {
-            kept.release(cx, &mut p.ups);
-        }
-        self.cin.release_if_empty();
-        self.cout.release_if_empty();
-        self.plan.release();
-        self.log.release();
-    }
-
-    /// The connection is gone: a kept upstream that is fit goes back to the pool.
-    pub fn close(mut self, p: &mut Proxy, cx: &mut Cx) {
-        self.leave(cx);
-        if let Some(kept) = self.kept.take() {
-            kept.release(cx, &mut p.ups);
-        }
-        self.client.deregister(cx);
     }
 }

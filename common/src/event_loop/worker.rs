@@ -1,0 +1,315 @@
+//! One worker thread's loop: its `Poll`, listeners and slab of connections; dispatching each
+//! event to the connection its token names; accepting (paused at the limit or on descriptor
+//! exhaustion); the periodic sweep; and the drain on shutdown. The contract it keeps is in the
+//! parent module's doc.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use super::{
+    is_resource_exhaustion, Control, Cx, Flow, LoopConfig, Service, Side, DRAIN_SWEEP,
+    LISTENER_BASE, OPEN_CONNECTIONS, SLOT_MASK, SWEEP, WAKER,
+};
+use crate::http::date::DateCache;
+use crate::log::{self, AccessLog};
+
+pub(super) struct Worker<S: Service> {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    service: S,
+    config: LoopConfig,
+    slots: Vec<Option<S::Conn>>,
+    free: Vec<usize>,
+    /// Slots closed during the current batch; reusable after it.
+    freed_this_turn: Vec<usize>,
+    live: usize,
+    accept_paused: bool,
+    date: DateCache,
+    log: AccessLog,
+    /// The last upstream-token generation handed out.
+    generation: usize,
+}
+
+impl<S: Service> Worker<S> {
+    pub(super) fn new(
+        poll: Poll,
+        set: Vec<std::net::TcpListener>,
+        service: S,
+        config: LoopConfig,
+    ) -> io::Result<Self> {
+        let mut listeners = Vec::new();
+        for (i, std_listener) in set.into_iter().enumerate() {
+            std_listener.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(std_listener);
+            poll.registry().register(
+                &mut listener,
+                Token(LISTENER_BASE + i),
+                Interest::READABLE,
+            )?;
+            listeners.push(listener);
+        }
+        Ok(Worker {
+            poll,
+            listeners,
+            service,
+            log: AccessLog::new(config.log_format),
+            config,
+            slots: Vec::new(),
+            free: Vec::new(),
+            freed_this_turn: Vec::new(),
+            live: 0,
+            accept_paused: false,
+            date: DateCache::new(),
+            generation: 0,
+        })
+    }
+
+    pub(super) fn run(mut self, control: &Control) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_sweep = Instant::now() + SWEEP;
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let timeout = next_sweep.saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            let now = Instant::now();
+            let unix = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let date = *self.date.get(unix);
+            let mut accept_ready = false;
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    Token(t) if t >= LISTENER_BASE => accept_ready = true,
+                    Token(t) => self.dispatch(t, event, now, &date, drain_deadline.is_some()),
+                }
+            }
+            if control.shutdown.load(Ordering::SeqCst) && drain_deadline.is_none() {
+                drain_deadline = Some(now + self.config.shutdown_grace);
+                // Connections whose handshake completed wait in the listen backlog; closing the
+                // listener would reset them, with any request already sent. Take them in first:
+                // the drain tick below reads what they sent and answers it, or closes them.
+                self.accept_all(now, &date);
+                for mut listener in self.listeners.drain(..) {
+                    let _ = self.poll.registry().deregister(&mut listener);
+                }
+                next_sweep = now;
+            }
+            if accept_ready || (self.accept_paused && self.live < self.config.max_connections) {
+                self.accept_all(now, &date);
+            }
+            if now >= next_sweep {
+                self.sweep(now, &date, drain_deadline.is_some());
+                next_sweep = now
+                    + if drain_deadline.is_some() {
+                        DRAIN_SWEEP
+                    } else {
+                        SWEEP
+                    };
+            }
+            self.free.append(&mut self.freed_this_turn);
+            self.log.flush();
+            if let Some(deadline) = drain_deadline {
+                if self.live == 0 || now >= deadline {
+                    if self.live > 0 {
+                        log::error(format_args!(
+                            "shutdown grace period over: dropping {} connection(s)",
+                            self.live
+                        ));
+                    }
+                    self.close_all(now, &date);
+                    self.log.flush();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn cx<'a>(
+        registry: &'a Registry,
+        log: &'a mut AccessLog,
+        generation: &'a mut usize,
+        now: Instant,
+        date: &'a [u8; 29],
+        draining: bool,
+        slot: usize,
+    ) -> Cx<'a> {
+        Cx {
+            registry,
+            now,
+            date,
+            log,
+            draining,
+            slot,
+            generation,
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        token: usize,
+        event: &Event,
+        now: Instant,
+        date: &[u8; 29],
+        draining: bool,
+    ) {
+        let slot = (token & SLOT_MASK) / 2;
+        let side = if token % 2 == 0 {
+            Side::Client
+        } else {
+            Side::Upstream
+        };
+        let Some(Some(conn)) = self.slots.get_mut(slot) else {
+            return; // A stale event for a connection closed earlier in this batch.
+        };
+        let mut cx = Self::cx(
+            self.poll.registry(),
+            &mut self.log,
+            &mut self.generation,
+            now,
+            date,
+            draining,
+            slot,
+        );
+        if self.service.ready(&mut cx, conn, side, event) == Flow::Close {
+            self.close_slot(slot, now, date, draining);
+        }
+    }
+
+    fn close_slot(&mut self, slot: usize, now: Instant, date: &[u8; 29], draining: bool) {
+        if let Some(conn) = self.slots.get_mut(slot).and_then(Option::take) {
+            let mut cx = Self::cx(
+                self.poll.registry(),
+                &mut self.log,
+                &mut self.generation,
+                now,
+                date,
+                draining,
+                slot,
+            );
+            self.service.close(&mut cx, conn);
+            self.freed_this_turn.push(slot);
+            self.live -= 1;
+            OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn sweep(&mut self, now: Instant, date: &[u8; 29], draining: bool) {
+        // A worker that is still not accepting keeps the exhaustion episode open even when no
+        // new connection runs into the limit; the episode ends once no worker reports it.
+        if self.accept_paused {
+            log::still_exhausted();
+        }
+        log::exhaustion_sweep();
+        log::report_drops();
+        self.service.worker_tick(now);
+        for slot in 0..self.slots.len() {
+            if let Some(conn) = self.slots[slot].as_mut() {
+                let mut cx = Self::cx(
+                    self.poll.registry(),
+                    &mut self.log,
+                    &mut self.generation,
+                    now,
+                    date,
+                    draining,
+                    slot,
+                );
+                if self.service.tick(&mut cx, conn) == Flow::Close {
+                    self.close_slot(slot, now, date, draining);
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self, now: Instant, date: &[u8; 29]) {
+        for slot in 0..self.slots.len() {
+            self.close_slot(slot, now, date, true);
+        }
+    }
+
+    /// Accepts until WouldBlock, the connection limit, or descriptor exhaustion. Both limits
+    /// are logged once per episode (see [`log::exhausted`]), not once per connection refused.
+    fn accept_all(&mut self, now: Instant, date: &[u8; 29]) {
+        self.accept_paused = false;
+        for index in 0..self.listeners.len() {
+            loop {
+                if self.live >= self.config.max_connections {
+                    // Only reached with a connection waiting (a listener event, or a paused
+                    // worker with room again): new connections queue in the listen backlog.
+                    log::exhausted(format_args!(
+                        "accept paused: connection limit reached ({} connections in this \
+                         worker; see --max-connections and the open-files limit)",
+                        self.live
+                    ));
+                    self.accept_paused = true;
+                    break;
+                }
+                match self.listeners[index].accept() {
+                    Ok((stream, peer)) => self.admit(stream, peer, index, now, date),
+                    Err(e) => match e.kind() {
+                        io::ErrorKind::WouldBlock => break,
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
+                        _ if is_resource_exhaustion(&e) => {
+                            log::exhausted(format_args!(
+                                "accept paused: {e} ({} connections open in this worker)",
+                                self.live
+                            ));
+                            self.accept_paused = true;
+                            break;
+                        }
+                        _ => {
+                            log::error(format_args!("accept failed: {e}"));
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    fn admit(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        listener: usize,
+        now: Instant,
+        date: &[u8; 29],
+    ) {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        let mut cx = Self::cx(
+            self.poll.registry(),
+            &mut self.log,
+            &mut self.generation,
+            now,
+            date,
+            false,
+            slot,
+        );
+        match self.service.accept(&mut cx, stream, peer, listener) {
+            Some(conn) => {
+                self.slots[slot] = Some(conn);
+                self.live += 1;
+                OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+            }
+            None => self.free.push(slot),
+        }
+    }
+}
