@@ -62,7 +62,7 @@ log "binaries built in $(since "$t0")s"
 
 ((images)) || exit 0
 
-have "$ENGINE" || die "$ENGINE is missing (scripts/setup.sh --minimal installs podman)"
+use_engine
 version=$(workspace_version)
 fmt=()
 [[ $ENGINE == podman ]] && fmt=(--format docker)

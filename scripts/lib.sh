@@ -16,25 +16,8 @@ if [[ -z "${CC_x86_64_unknown_linux_musl:-}" ]] && command -v musl-gcc >/dev/nul
     export CC_x86_64_unknown_linux_musl=musl-gcc
 fi
 
-# Podman: use the project's containers.conf (runc + explicit ulimits, needed on
-# some VMs) unless you set CONTAINERS_CONF yourself, set
-# USE_SYSTEM_CONTAINERS_CONF=1, or runc is not installed.
-if [[ -z "${CONTAINERS_CONF:-}" && "${USE_SYSTEM_CONTAINERS_CONF:-0}" != 1 ]] \
-    && { command -v runc >/dev/null 2>&1 || [[ -x /usr/sbin/runc ]]; }; then
-    export CONTAINERS_CONF="$REPO/scripts/containers.conf"
-fi
 # Keep HEALTHCHECK when podman/podman-compose build images (OCI format drops it).
 export BUILDAH_FORMAT="${BUILDAH_FORMAT:-docker}"
-
-# Container engine and compose front end: podman and podman-compose, unless
-# ENGINE / COMPOSE say otherwise (ENGINE=docker COMPOSE="docker compose"), or
-# only docker is installed. The test suites use podman.
-if [[ -z "${ENGINE:-}" ]]; then
-    if command -v podman >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then ENGINE=podman; else ENGINE=docker; fi
-fi
-if [[ -z "${COMPOSE:-}" ]]; then
-    if [[ $ENGINE == docker ]]; then COMPOSE="docker compose"; else COMPOSE=podman-compose; fi
-fi
 
 if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
     _c_b=$'\e[1m' _c_g=$'\e[32m' _c_r=$'\e[31m' _c_y=$'\e[33m' _c_0=$'\e[0m'
@@ -46,6 +29,47 @@ log()  { printf '%s==>%s %s\n' "$_c_b" "$_c_0" "$*" >&2; }
 warn() { printf '%swarning:%s %s\n' "$_c_y" "$_c_0" "$*" >&2; }
 die()  { printf '%serror:%s %s\n' "$_c_r" "$_c_0" "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# use_engine: decides the container engine, its compose front end and podman's settings, and
+# exports them (ENGINE, COMPOSE, CONTAINERS_CONF). Call it when it is needed, after
+# scripts/setup.sh, never at source time: what is installed may change in between.
+#   - ENGINE/COMPOSE set by the caller win (ENGINE=docker COMPOSE="docker compose"); the engine
+#     must work, or this dies saying why.
+#   - Otherwise podman (with podman-compose) when installed; else docker, only if its daemon
+#     answers (a leftover docker client without a daemon does not count).
+#   - podman gets scripts/containers.conf (runc, explicit ulimits: crun and podman's default
+#     rlimits fail on some VMs) unless CONTAINERS_CONF is set, USE_SYSTEM_CONTAINERS_CONF=1, or
+#     runc is missing.
+use_engine() {
+    if [[ -z "${ENGINE:-}" ]]; then
+        if have podman; then
+            ENGINE=podman
+        elif have docker && docker info >/dev/null 2>&1; then
+            ENGINE=docker
+        elif have docker; then
+            die "podman is missing and docker's daemon does not answer (docker info failed): run scripts/setup.sh --minimal (installs podman), or start the docker daemon and set ENGINE=docker"
+        else
+            die "no container engine: run scripts/setup.sh --minimal (installs podman)"
+        fi
+    fi
+    case $ENGINE in
+        podman) have podman || die "ENGINE=podman but podman is missing: run scripts/setup.sh --minimal" ;;
+        docker)
+            have docker || die "ENGINE=docker but docker is missing"
+            docker info >/dev/null 2>&1 || die "ENGINE=docker but docker's daemon does not answer (docker info failed)"
+            ;;
+        *) die "ENGINE must be podman or docker (got: $ENGINE)" ;;
+    esac
+    if [[ -z "${COMPOSE:-}" ]]; then
+        if [[ $ENGINE == docker ]]; then COMPOSE="docker compose"; else COMPOSE=podman-compose; fi
+    fi
+    if [[ $ENGINE == podman && -z "${CONTAINERS_CONF:-}" && "${USE_SYSTEM_CONTAINERS_CONF:-0}" != 1 ]] &&
+        { have runc || [[ -x /usr/sbin/runc ]]; }; then
+        CONTAINERS_CONF="$REPO/scripts/containers.conf"
+        export CONTAINERS_CONF
+    fi
+    export ENGINE COMPOSE
+}
 
 # Run as root, or through sudo when there is one.
 as_root() {

@@ -56,8 +56,26 @@ if ((${#missing[@]})); then
     # Another apt may be running (e.g. an image's first boot): wait for its lock.
     apt_opts=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
     as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" -qq update
+    # nginx and haproxy are here for the benchmarks and comparisons, which start their own
+    # instances on loopback: a package's postinst must not start them as system services
+    # (nginx would take port 80). policy-rc.d answering 101 ("action not allowed") is Debian's
+    # way to say so for the length of this install; a policy already in place is left alone.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 755 "$policy" && own_policy=1
+    fi
+    rc=0
     as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" -y -qq \
-        -o Dpkg::Use-Pty=0 install "${missing[@]}" >/dev/null
+        -o Dpkg::Use-Pty=0 install "${missing[@]}" >/dev/null || rc=$?
+    ((own_policy)) && as_root rm -f "$policy"
+    ((rc == 0)) || die "apt-get install failed (exit $rc)"
+    # Nor at the next boot.
+    if have systemctl && [[ -d /run/systemd/system ]]; then
+        for svc in nginx haproxy; do
+            [[ " ${missing[*]} " == *" $svc"* ]] && as_root systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        done
+    fi
 else
     log "system packages: all present"
 fi

@@ -11,7 +11,9 @@
 #   scripts/up.sh logs     show the containers' logs
 #
 #   SKIP_SETUP=1   do not run scripts/setup.sh --minimal
-#   COMPOSE=...    compose command (default: podman-compose)
+#   ENGINE=...     podman or docker (default: podman when installed, else docker
+#                  if its daemon answers; decided after setup)
+#   COMPOSE=...    compose command (default: podman-compose, or "docker compose")
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,11 +22,41 @@ cd "$REPO"
 cmd=${1:-up}
 project=$(basename "$REPO" | tr '[:upper:]' '[:lower:]' | tr -cd 'a-z0-9_-')
 
+compose_log=$(mktemp)
+trap 'rm -f "$compose_log"' EXIT
 compose_quiet() { # runs $COMPOSE ARGS, showing its chatter only if it fails
-    local out rc
-    out=$($COMPOSE "$@" 2>&1) && rc=0 || rc=$?
-    if ((rc != 0)); then printf '%s\n' "$out" | grep -v 'systemd' >&2; fi
+    local rc
+    $COMPOSE "$@" >"$compose_log" 2>&1 && rc=0 || rc=$?
+    if ((rc != 0)); then grep -v 'systemd' "$compose_log" >&2; fi
     return $rc
+}
+
+project_containers() { "$ENGINE" ps -aq --filter "label=com.docker.compose.project=$project"; }
+
+# Containers of the stack that will not answer: exited, dead, or still only created.
+broken_containers() {
+    "$ENGINE" ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Names}} {{.State}}' |
+        awk 'tolower($2) ~ /^(exited|dead|created)/ { print $1 }'
+}
+
+# Why the stack is not up: each container's state and last log lines, and what compose said
+# about errors (podman-compose exits 0 when a container fails to start).
+explain_failure() {
+    local c
+    printf '\ncontainers:\n' >&2
+    "$ENGINE" ps -a --filter "label=com.docker.compose.project=$project" \
+        --format '  {{.Names}}\t{{.State}}\t{{.Status}}' 2>/dev/null >&2 || true
+    for c in $("$ENGINE" ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Names}}' 2>/dev/null); do
+        printf '\nlast log lines of %s:\n' "$c" >&2
+        "$ENGINE" logs --tail 15 "$c" 2>&1 | grep -v systemd | sed 's/^/  /' >&2 || true
+    done
+    if grep -qiE 'error|denied|failed' "$compose_log"; then
+        printf '\nerrors reported by %s up:\n' "$COMPOSE" >&2
+        grep -iE 'error|denied|failed' "$compose_log" | grep -v systemd | tail -n 15 | sed 's/^/  /' >&2
+    fi
+    if [[ $ENGINE == podman ]] && grep -q 'rlimit' "$compose_log"; then
+        printf '\nhint: this VM refuses podman'"'"'s default rlimits: use the project'"'"'s settings,\n  export CONTAINERS_CONF=%s\n(needs runc: scripts/setup.sh --minimal installs it)\n' "$REPO/scripts/containers.conf" >&2
+    fi
 }
 
 down() {
@@ -48,6 +80,19 @@ refresh_health() {
 }
 
 case $cmd in
+    -h|--help) print_usage; exit 0 ;;
+    up|down|status|logs) ;;
+    *) die "unknown command: $cmd (try --help)" ;;
+esac
+
+t0=$(now)
+if [[ $cmd == up && "${SKIP_SETUP:-0}" != 1 ]]; then
+    bash scripts/setup.sh --minimal
+fi
+# After setup: it may just have installed podman and runc.
+use_engine
+
+case $cmd in
     down) down; exit 0 ;;
     status)
         refresh_health
@@ -55,20 +100,14 @@ case $cmd in
             --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}'
         exit 0 ;;
     logs) exec $COMPOSE logs ;;
-    up) ;;
-    -h|--help) print_usage; exit 0 ;;
-    *) die "unknown command: $cmd (try --help)" ;;
 esac
 
-t0=$(now)
-if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
-    bash scripts/setup.sh --minimal
-fi
+log "container engine: $ENGINE ($COMPOSE)${CONTAINERS_CONF:+, CONTAINERS_CONF=${CONTAINERS_CONF#"$REPO"/}}"
 bash scripts/build.sh --images
 bash scripts/dev-cert.sh --quiet
 
 # Ports 8080/8443 must be free, unless it is our own stack that holds them.
-"$ENGINE" ps -q --filter "label=com.docker.compose.project=$project" | grep -q . && down
+project_containers | grep -q . && down
 for port in 8080 8443; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         die "port $port is in use by something else; stop it first"
@@ -79,19 +118,20 @@ log "starting ($COMPOSE up -d)"
 compose_quiet up -d || die "$COMPOSE up failed"
 
 log "waiting for https://localhost:8443/ ..."
+# Up to 30 s; a container that exited or never started ends the wait after 5 s.
 ok=0
-for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null -m 2 --cacert dev-certs/ca.pem https://localhost:8443/a/ &&
-        curl -fsS -o /dev/null -m 2 --cacert dev-certs/ca.pem https://localhost:8443/b/; then
+for i in $(seq 1 100); do
+    if curl -fs -o /dev/null -m 2 --cacert dev-certs/ca.pem https://localhost:8443/a/ &&
+        curl -fs -o /dev/null -m 2 --cacert dev-certs/ca.pem https://localhost:8443/b/; then
         ok=1
         break
     fi
+    if ((i >= 16)) && [[ -n $(broken_containers) ]]; then break; fi
     sleep 0.3
 done
 if ((!ok)); then
-    $COMPOSE ps 2>/dev/null | grep -v systemd >&2 || true
-    $COMPOSE logs 2>/dev/null | tail -n 40 >&2 || true
-    die "the stack did not come up; see the logs above ($COMPOSE logs), stop it with: scripts/up.sh down"
+    explain_failure
+    die "the stack did not come up (see above); stop it with: scripts/up.sh down"
 fi
 
 refresh_health

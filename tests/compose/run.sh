@@ -9,6 +9,8 @@ set -uo pipefail
 # shellcheck source=../../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 cd "$REPO" || exit 1
+# These suites drive podman directly (with the project's containers.conf when runc is there).
+ENGINE=podman use_engine
 
 HTTPS=https://localhost:8443
 HTTP=http://localhost:8080
@@ -183,5 +185,50 @@ done
 check "stop took < 10 s (${dt}s: no SIGKILL)" awk -v d="$dt" 'BEGIN { exit !(d < 10) }'
 stack_down
 check "$COMPOSE down removed the containers" bash -c "[[ -z \$(podman ps -aq --filter label=io.podman.compose.project=$project) ]]"
+
+
+# The README's first command as a newcomer meets it: a leftover docker client without a daemon
+# first on the PATH, and nothing decided beforehand (no ENGINE, COMPOSE or CONTAINERS_CONF).
+# scripts/up.sh must ignore that docker, bring the stack up on podman, and never run docker
+# for anything but asking whether its daemon answers.
+echo "--- scripts/up.sh with a daemonless docker client first on the PATH"
+fake="$tmp/fake-docker"
+mkdir -p "$fake"
+cat >"$fake/docker" <<EOF
+#!/bin/sh
+echo "\$*" >>"$tmp/docker-calls"
+echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+exit 1
+EOF
+chmod +x "$fake/docker"
+# With podman absent, that docker client must be refused with the reason, not used.
+only="$tmp/only-docker"
+mkdir -p "$only"
+ln -sf "$fake/docker" "$only/docker"
+ln -sf "$(command -v dirname)" "$only/dirname"
+engine_choice() { env -i HOME="$HOME" PATH="$only" NO_COLOR=1 "$(command -v bash)" -c "source scripts/lib.sh; $1 use_engine; echo \"chose \$ENGINE\"" 2>&1; }
+check "no podman, daemonless docker: refused, saying why" bash -c "
+    out=\$($(declare -f engine_choice); only='$only'; engine_choice '') && { echo \"\$out\"; exit 1; }
+    echo \"\$out\"; grep -q 'daemon does not answer' <<<\"\$out\""
+check "ENGINE=docker with no daemon: refused, saying why" bash -c "
+    out=\$($(declare -f engine_choice); only='$only'; engine_choice ENGINE=docker) && { echo \"\$out\"; exit 1; }
+    echo \"\$out\"; grep -q 'daemon does not answer' <<<\"\$out\""
+newcomer() { env -u ENGINE -u COMPOSE -u CONTAINERS_CONF PATH="$fake:$PATH" NO_COLOR=1 bash scripts/up.sh "$@"; }
+t0=$(now)
+if newcomer >"$tmp/up.log" 2>&1; then
+    pass "scripts/up.sh brought the stack up ($(since "$t0")s)"
+else
+    fail "scripts/up.sh brought the stack up" "$(tail -n 40 "$tmp/up.log")"
+fi
+check "the fake docker is first on the PATH" bash -c "[[ \$(PATH='$fake':\$PATH command -v docker) == '$fake/docker' ]]"
+check "it chose podman" grep -q 'container engine: podman' "$tmp/up.log"
+check "https://localhost:8443/a/ and /b/ answer" bash -c "
+    curl -fsS -m 5 --cacert $CA -o /dev/null $HTTPS/a/ && curl -fsS -m 5 --cacert $CA -o /dev/null $HTTPS/b/"
+check "the three containers run on podman" bash -c "
+    n=\$(podman ps --filter label=io.podman.compose.project=$project --filter status=running -q | wc -l); echo \"running: \$n\"; ((n == 3))"
+check "docker was only asked whether its daemon answers" bash -c "
+    [[ ! -s $tmp/docker-calls ]] || { cat $tmp/docker-calls; ! grep -qv '^info' $tmp/docker-calls; }"
+newcomer down >"$tmp/down.log" 2>&1
+check "scripts/up.sh down removed the containers" bash -c "[[ -z \$(podman ps -aq --filter label=io.podman.compose.project=$project) ]]"
 
 summary compose

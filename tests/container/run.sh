@@ -12,6 +12,8 @@ set -uo pipefail
 # shellcheck source=../../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 cd "$REPO" || exit 1
+# These suites drive podman directly (with the project's containers.conf when runc is there).
+ENGINE=podman use_engine
 
 STATIC_MAX=$((1024 * 1024))          # < 1 MiB
 PROXY_MAX=$((5 * 1024 * 1024 / 2))   # < 2.5 MiB

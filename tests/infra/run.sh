@@ -113,7 +113,7 @@ if command -v terraform >/dev/null 2>&1; then
         fail "terraform $tf_version is older than 1.7"; prereq_ok=0
     fi
 else
-    fail "terraform is not installed"; prereq_ok=0
+    fail "terraform is not installed (>= 1.7 needed; scripts/setup.sh does not install it: HashiCorp's apt repository or a release zip from releases.hashicorp.com, see the README's requirements)"; prereq_ok=0
 fi
 if [[ -x "$PY" ]] && "$PY" -c 'import boto3, jsonschema, moto, yaml' 2>/dev/null \
     && [[ -x "$VENV/bin/checkov" && -x "$VENV/bin/moto_server" ]]; then
