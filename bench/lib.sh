@@ -180,8 +180,11 @@ run_wrk() {
     s0=$(core_jiffies "$SERVER_CPU"); c0=$(core_jiffies "$CLIENT_CPU")
     w0=$(date +%s%N)
     # The subshell's cutime+cstime after wrk is reaped: wrk's CPU (timeout and taskset exec).
+    # WRK_HEADER="Name: value" adds a request header (wrk only).
     local cmd=(wrk -t"$WRK_THREADS" -c"$conns" -d"$duration" --timeout "$WRK_TIMEOUT"
-        -s "$BENCH_DIR/report.lua" "$url")
+        -s "$BENCH_DIR/report.lua")
+    [[ -n ${WRK_HEADER:-} ]] && cmd+=(-H "$WRK_HEADER")
+    cmd+=("$url")
     [[ ${LOADGEN:-wrk} == bulk ]] && cmd=(python3 "$BENCH_DIR/bulk.py" "$url" "$conns" "$secs")
     out=$(timeout --kill-after=5 $((secs + 30)) taskset -c "$CLIENT_CPU" "${cmd[@]}" 2>&1
         rc=$? self=$BASHPID

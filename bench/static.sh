@@ -18,6 +18,9 @@
 #   - with LOGS=1, a second req/s row with access logs ON for both (static: combined to
 #     stdout, batched per event-loop turn; nginx: combined to a file, buffer=32k flush=1s,
 #     the closest nginx equivalent)
+#   - a 100 KiB compressible HTML page requested with Accept-Encoding: gzip: static makes the
+#     gzip variant once per file version and caches it; nginx runs gzip on (level 6,
+#     gzip_static on) and compresses every response; CPU time per request side by side
 #   - the 1 KiB case also runs against the fixed-response floor (common/examples/floor.rs, a
 #     tiny mio server answering a canned 200 per request head) on the same CPU; every case
 #     reports the server's CPU time per request (utime + stime from /proc/PID/stat over the
@@ -29,7 +32,7 @@
 # keepalive_requests 1000000, access_log off, open_file_cache ON (nginx's best case: no
 # open/stat per request, while `static` stats every request to notice edits).
 #
-# Environment (defaults): DURATION=10s CONNS=64 (1 KiB page, keep-alive), BIG_DURATION=10s
+# Environment (defaults): DURATION=10s CONNS=64 (1 KiB page and 100 KiB gzip page, keep-alive), BIG_DURATION=10s
 # BIG_CONNS=4 (64 MiB file), WARMUP=3s, RUNS=2, LOGS=1, IMAGE=static, SERVER_CPU=0,
 # CLIENT_CPU=1, WRK_THREADS=1, BASE_PORT=18400, KEEP_TMP=0 (1 keeps the temp dir).
 set -euo pipefail
@@ -68,6 +71,26 @@ mkdir -p "$ROOT"
 } | head -c 1008 >"$ROOT/page.html"
 printf '\n</body></html>\n' >>"$ROOT/page.html"
 head -c $((64 << 20)) /dev/urandom >"$ROOT/big.bin"
+# 100 KiB of HTML that compresses like real pages do (about 6:1), not like a run of one byte.
+python3 - "$ROOT/article.html" <<'PY'
+import random, sys
+random.seed(7)
+words = ("the server static proxy request response header cache file page site worker event "
+         "socket buffer compress gzip latency memory route upstream client nginx caddy engineer "
+         "platform deploy container image binary kernel loop timeout connection stream").split()
+out = ["<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>article</title>"
+       "<link rel=stylesheet href=/style.css></head><body><main>\n"]
+size = len(out[0])
+i = 0
+while size < 100 * 1024 - 200:
+    words_n = random.randint(30, 90)
+    text = " ".join(random.choice(words) for _ in range(words_n))
+    line = f'<p class="para p{i % 7}" id="p{i}">{text.capitalize()}.</p>\n'
+    out.append(line); size += len(line); i += 1
+out.append("</main></body></html>\n")
+data = "".join(out).encode()[: 100 * 1024]
+open(sys.argv[1], "wb").write(data)
+PY
 chmod -R a+rX "$ROOT"
 PAGE_SIZE=$(stat -c %s "$ROOT/page.html")
 BIG_SIZE=$(stat -c %s "$ROOT/big.bin")
@@ -112,6 +135,13 @@ http {
     open_file_cache_valid 60s;
     open_file_cache_min_uses 1;
     open_file_cache_errors on;
+    # Compression as a user who turns it on runs it; it only applies to requests that send
+    # Accept-Encoding (the 100 KiB case), never to the 1 KiB and 64 MiB cases.
+    gzip on;
+    gzip_comp_level 6;
+    gzip_static on;
+    gzip_min_length 1024;
+    gzip_types text/css application/javascript application/json image/svg+xml;
     client_body_temp_path $dir/body;
     proxy_temp_path $dir/proxy;
     fastcgi_temp_path $dir/fastcgi;
@@ -183,6 +213,23 @@ for ((i = 1; i <= RUNS; i++)); do
     measure floor.small "$CONNS" "$DURATION" "$F_PAGE" "$F_PID"
 done
 stop "$F_PID"
+say "==> 100 KiB HTML with Accept-Encoding: gzip, keep-alive, $CONNS connections"
+S_ARTICLE=http://127.0.0.1:$S_PORT/article.html
+N_ARTICLE=http://127.0.0.1:$N_PORT/article.html
+for url in "$S_ARTICLE" "$N_ARTICLE"; do
+    enc=$(curl -fsS -H 'Accept-Encoding: gzip' -o "$BENCH_TMP/article.gz" -w '%{content_type}' -D - "$url" |
+        awk 'tolower($1) == "content-encoding:" { print $2 }' | tr -d '\r')
+    [[ $enc == gzip ]] || die "$url did not answer with gzip"
+    gzip -dc "$BENCH_TMP/article.gz" | cmp -s - "$ROOT/article.html" || die "$url: the gzip body does not inflate to the page"
+done
+R[static.gzip_bytes]=$(curl -fsS -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "$S_ARTICLE")
+R[nginx.gzip_bytes]=$(curl -fsS -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "$N_ARTICLE")
+WRK_HEADER="Accept-Encoding: gzip" run_wrk "$CONNS" "$WARMUP" "$S_ARTICLE" "$S_PID" >/dev/null
+WRK_HEADER="Accept-Encoding: gzip" run_wrk "$CONNS" "$WARMUP" "$N_ARTICLE" "$N_WORKER" >/dev/null
+for ((i = 1; i <= RUNS; i++)); do
+    WRK_HEADER="Accept-Encoding: gzip" measure static.gzip "$CONNS" "$DURATION" "$S_ARTICLE" "$S_PID"
+    WRK_HEADER="Accept-Encoding: gzip" measure nginx.gzip "$CONNS" "$DURATION" "$N_ARTICLE" "$N_WORKER"
+done
 say "==> 64 MiB file, keep-alive, $BIG_CONNS connections"
 for ((i = 1; i <= RUNS; i++)); do
     measure static.big "$BIG_CONNS" "$BIG_DURATION" "$S_BIG" "$S_PID"
@@ -238,7 +285,7 @@ GNU_SIZE=$(stat -c %s "$BIN")
 NGINX_SIZE=$(stat -c %s "$(readlink -f "$NGINX")")
 
 # ---- table -------------------------------------------------------------------------------
-errs() { echo $(( ${R[$1.small.errors]:-0} + ${R[$1.big.errors]:-0} + ${R[$1.bulk.errors]:-0} + ${R[$1.logs.errors]:-0} )); }
+errs() { echo $(( ${R[$1.small.errors]:-0} + ${R[$1.gzip.errors]:-0} + ${R[$1.big.errors]:-0} + ${R[$1.bulk.errors]:-0} + ${R[$1.logs.errors]:-0} )); }
 fmt_rps() { fmt_int "${R[$1.rps]:-}"; }
 r_small=$(ratio "${R[static.small.rps]}" "${R[nginx.small.rps]}")
 r_big=$(ratio "${R[static.big.mbps]}" "${R[nginx.big.mbps]}")
@@ -251,6 +298,10 @@ r_us=$(ratio "${R[static.small.us]:-}" "${R[nginx.small.us]:-}")
 row "CPU us/request, 1 KiB page (utime+stime)" "$(us static.small)" "$(us nginx.small)" "$r_us" "(info, lower is better)" "-"
 r_floor=$(ratio "${R[static.small.us]:-}" "${R[floor.small.us]:-}")
 row "  vs the fixed-response floor ($(us floor.small) us)" "$r_floor" "$(ratio "${R[nginx.small.us]:-}" "${R[floor.small.us]:-}")" "-" "static <= 1.10x floor" "$(at_most "$r_floor" 1.10)"
+r_gzip=$(ratio "${R[static.gzip.us]:-}" "${R[nginx.gzip.us]:-}")
+row "CPU us/request, 100 KiB HTML, gzip" "$(us static.gzip)" "$(us nginx.gzip)" "$r_gzip" "static <= 0.30x nginx" "$(at_most "$r_gzip" 0.30)"
+row "req/s, 100 KiB HTML, gzip" "$(fmt_rps static.gzip)$(mark static.gzip)" "$(fmt_rps nginx.gzip)$(mark nginx.gzip)" "$(ratio "${R[static.gzip.rps]:-}" "${R[nginx.gzip.rps]:-}")" "(info)" "-"
+row "  gzip body bytes (of 102400)" "${R[static.gzip_bytes]}" "${R[nginx.gzip_bytes]}" "-" "(info)" "-"
 row "p99, 1 KiB page (ms)" "${R[static.small.p99]}" "${R[nginx.small.p99]}" "$(ratio "${R[static.small.p99]}" "${R[nginx.small.p99]}")" "(info, lower is better)" "-"
 row "MB/s, 64 MiB file (wrk)" "${R[static.big.mbps]}$(mark static.big)" "${R[nginx.big.mbps]}$(mark nginx.big)" "$r_big" ">= 1.00x nginx" "$(at_least "$r_big" 1.0)"
 row "p99, 64 MiB file, wrk (ms)" "${R[static.big.p99]}" "${R[nginx.big.p99]}" "$(ratio "${R[static.big.p99]}" "${R[nginx.big.p99]}")" "(info, lower is better)" "-"

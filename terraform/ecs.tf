@@ -54,6 +54,13 @@ locals {
           { name = "STATIC_SHUTDOWN_GRACE", value = tostring(var.shutdown_grace_seconds) },
         ],
         var.static_workers == null ? [] : [{ name = "STATIC_WORKERS", value = tostring(var.static_workers) }],
+        # The site's features (site_settings); absent keys keep the server's defaults.
+        [for k, v in {
+          STATIC_COMPRESS  = try(var.site_settings[site].compress ? "on" : "off", null)
+          STATIC_HEADERS   = try(length(var.site_settings[site].headers) > 0 ? join("\n", var.site_settings[site].headers) : null, null)
+          STATIC_FALLBACK  = try(var.site_settings[site].fallback, null)
+          STATIC_LIST_DIRS = try(var.site_settings[site].list_dirs ? "1" : null, null)
+        } : { name = k, value = v } if v != null],
       )
       # The binary checks itself: no curl or shell exists in a scratch image.
       healthCheck = {

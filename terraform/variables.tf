@@ -218,6 +218,42 @@ variable "static_workers" {
   }
 }
 
+variable "site_settings" {
+  description = <<-EOT
+    Per-site features of the static server, keyed by site name (each optional):
+    compress (STATIC_COMPRESS; default true: gzip made once per file version),
+    headers (STATIC_HEADERS: 'PATTERN: Name: value' rules, e.g.
+    "/assets/*: Cache-Control: public, max-age=31536000, immutable"),
+    fallback (STATIC_FALLBACK: single-page-app page such as "/index.html"),
+    list_dirs (STATIC_LIST_DIRS: directory listings; default false).
+  EOT
+  type = map(object({
+    compress  = optional(bool, true)
+    headers   = optional(list(string), [])
+    fallback  = optional(string)
+    list_dirs = optional(bool, false)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for site in keys(var.site_settings) : contains(var.sites, site)])
+    error_message = "site_settings keys must be names listed in sites."
+  }
+
+  validation {
+    condition = alltrue(flatten([for cfg in values(var.site_settings) : [
+      for h in cfg.headers : can(regex("^[/*][^:\\s]*:\\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+:\\s*[^\\r\\n]+$", h))
+    ]]))
+    error_message = "Each header rule must read 'PATTERN: Name: value', the pattern starting with / or * (the server checks the rest and exits 2 on a bad one)."
+  }
+
+  validation {
+    condition = alltrue([for cfg in values(var.site_settings) :
+    cfg.fallback == null ? true : can(regex("^/[A-Za-z0-9._~!$&'()*+,;=:@/-]+$", cfg.fallback))])
+    error_message = "fallback must be a path in the site such as /index.html."
+  }
+}
+
 variable "log_format" {
   description = "Access log format of the servers (STATIC_LOG_FORMAT): combined, json or off. JSON is easiest to query in CloudWatch Logs Insights."
   type        = string

@@ -315,6 +315,55 @@ pub fn stat_beneath(
     stat_file(&file)
 }
 
+/// The names in an open directory, without `.` and `..`, at most `limit` of them; the flag
+/// says whether more were left out. Takes the descriptor (fdopendir owns it, closedir closes
+/// it). Names that are not UTF-8 are skipped: no request can name them (paths are decoded to
+/// UTF-8), so listing them would only offer dead links.
+pub fn dir_names(dir: File, limit: usize) -> io::Result<(Vec<String>, bool)> {
+    use std::os::fd::IntoRawFd;
+    let fd = dir.into_raw_fd();
+    // SAFETY: `fd` is an open descriptor we own; on success the DIR stream owns it.
+    let stream = unsafe { libc::fdopendir(fd) };
+    if stream.is_null() {
+        let err = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so the descriptor is still ours to close.
+        unsafe { libc::close(fd) };
+        return Err(err);
+    }
+    let mut names = Vec::new();
+    let mut more = false;
+    let result = loop {
+        // readdir returns NULL both at the end and on error; errno tells them apart.
+        // SAFETY: errno is thread-local; `stream` is a valid DIR until closedir below.
+        unsafe { *libc::__errno_location() = 0 };
+        let entry = unsafe { libc::readdir(stream) };
+        if entry.is_null() {
+            let err = io::Error::last_os_error();
+            break match err.raw_os_error() {
+                Some(0) | None => Ok(()),
+                Some(_) => Err(err),
+            };
+        }
+        // SAFETY: a non-NULL dirent from readdir has a NUL-terminated d_name, valid until the
+        // next readdir on this stream; it is copied before that.
+        let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) };
+        let bytes = name.to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        if names.len() == limit {
+            more = true;
+            break Ok(());
+        }
+        if let Ok(name) = std::str::from_utf8(bytes) {
+            names.push(name.to_string());
+        }
+    };
+    // SAFETY: `stream` came from fdopendir and is closed exactly once.
+    unsafe { libc::closedir(stream) };
+    result.map(|()| (names, more))
+}
+
 /// fstat(2) of an open file.
 pub fn stat_file(file: &File) -> io::Result<FileStat> {
     // SAFETY: a zeroed stat is a valid out-parameter.

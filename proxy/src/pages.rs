@@ -2,6 +2,7 @@
 //! error pages (with HSTS on HTTPS). Pure writers into a [`Buffer`]; no I/O.
 
 use common::buffer::Buffer;
+use common::http::html;
 use common::http::response::{self, Canned, Head};
 use common::http::status::Status;
 
@@ -30,9 +31,9 @@ pub fn index_page(routes: &Routes) -> Vec<u8> {
             prefix.to_string()
         };
         html.push_str("<li><a href=\"");
-        escape(&mut html, &href);
+        html::escape_into(&mut html, &href);
         html.push_str("\">");
-        escape(&mut html, &href);
+        html::escape_into(&mut html, &href);
         html.push_str("</a></li>\n");
     }
     if routes.routes.is_empty() {
@@ -40,19 +41,6 @@ pub fn index_page(routes: &Routes) -> Vec<u8> {
     }
     html.push_str("</ul>\n</html>\n");
     html.into_bytes()
-}
-
-fn escape(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// A 200 page with `body`. Returns the body bytes sent (for the log).

@@ -303,25 +303,33 @@ fn satisfy(spec: Spec, size: u64) -> Outcome {
 }
 
 /// Whether `coding` (e.g. "br", "gzip") is acceptable per an
+/// `Accept-Encoding` value (RFC 9110 §12.5.3): [`encoding_weight`] above 0.
+pub fn accepts_encoding(accept_encoding: &[u8], coding: &str) -> bool {
+    encoding_weight(accept_encoding, coding) > 0
+}
+
+/// How much the client wants `coding`, in thousandths (`q=0.5` is 500), per an
 /// `Accept-Encoding` value (RFC 9110 §12.5.3).
 ///
 /// An explicit entry for the coding wins over `*`; `q=0` means "not
 /// acceptable"; an entry whose parameters are malformed (bad qvalue, unknown
 /// parameter) counts as not acceptable; if the coding is listed more than
-/// once, every entry must accept it (the conservative reading of a confused
-/// client). Without any match only `identity` is acceptable. The caller
-/// decides what a *missing* header means (we recommend: no compression).
-pub fn accepts_encoding(accept_encoding: &[u8], coding: &str) -> bool {
+/// once, the lowest weight counts (the conservative reading of a confused
+/// client). Without any match only `identity` is acceptable, with the
+/// lowest positive weight (1), so that any coding the client lists is
+/// preferred to it. The caller decides what a *missing* header means (we
+/// recommend: no compression).
+pub fn encoding_weight(accept_encoding: &[u8], coding: &str) -> u16 {
     let coding = coding.as_bytes();
-    let mut explicit: Option<bool> = None;
-    let mut wildcard: Option<bool> = None;
+    let mut explicit: Option<u16> = None;
+    let mut wildcard: Option<u16> = None;
     for entry in accept_encoding.split(|&b| b == b',') {
         let mut parts = entry.split(|&b| b == b';');
         let name = trim_ows(parts.next().unwrap_or_default());
         if name.is_empty() {
             continue;
         }
-        let acceptable = weight_positive(parts);
+        let weight = entry_weight(parts);
         let slot = if name.eq_ignore_ascii_case(coding) {
             &mut explicit
         } else if name == b"*" {
@@ -329,29 +337,29 @@ pub fn accepts_encoding(accept_encoding: &[u8], coding: &str) -> bool {
         } else {
             continue;
         };
-        *slot = Some(slot.unwrap_or(true) && acceptable);
+        *slot = Some(slot.map_or(weight, |w| w.min(weight)));
     }
     explicit
         .or(wildcard)
-        .unwrap_or_else(|| coding.eq_ignore_ascii_case(b"identity"))
+        .unwrap_or_else(|| u16::from(coding.eq_ignore_ascii_case(b"identity")))
 }
 
-/// True when the parameters are absent or exactly one valid `q=` with a
-/// positive value.
-fn weight_positive<'a>(params: impl Iterator<Item = &'a [u8]>) -> bool {
+/// The weight of one entry: 1000 without parameters, its `q=` otherwise;
+/// 0 when the parameters are anything but exactly one valid `q=`.
+fn entry_weight<'a>(params: impl Iterator<Item = &'a [u8]>) -> u16 {
     let mut q = None;
     for p in params {
         let p = trim_ows(p);
         let val = match p {
             [b'q' | b'Q', b'=', val @ ..] if q.is_none() => val,
-            _ => return false,
+            _ => return 0,
         };
         match qvalue(val) {
             Some(v) => q = Some(v),
-            None => return false,
+            None => return 0,
         }
     }
-    q.unwrap_or(1000) > 0
+    q.unwrap_or(1000)
 }
 
 /// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )` in
@@ -742,6 +750,20 @@ mod tests {
     }
 
     #[test]
+    fn encoding_weights() {
+        let w = |v: &str, c: &str| encoding_weight(v.as_bytes(), c);
+        assert_eq!(w("gzip;q=0.5, identity", "gzip"), 500);
+        assert_eq!(w("gzip;q=0.5, identity", "identity"), 1000);
+        assert_eq!(w("gzip", "identity"), 1);
+        assert_eq!(w("gzip, identity;q=0", "identity"), 0);
+        assert_eq!(w("*;q=0", "identity"), 0);
+        assert_eq!(w("*;q=0.3", "gzip"), 300);
+        assert_eq!(w("gzip;q=0.8, gzip;q=0.2", "gzip"), 200);
+        assert_eq!(w("gzip;level=9", "gzip"), 0);
+        assert_eq!(w("br", "gzip"), 0);
+    }
+
+    #[test]
     fn accept_encoding() {
         let a = |v: &str, c: &str| accepts_encoding(v.as_bytes(), c);
         assert!(a("br", "br"));
@@ -838,6 +860,7 @@ mod tests {
                 }
             }
             let _ = accepts_encoding(&v, "br");
+            assert!(encoding_weight(&v, "gzip") <= 1000);
         }
     }
 }

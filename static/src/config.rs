@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use common::cli::{self, ServerOptions};
+use static_server::headers::{self, Rule};
 
 pub const HELP: &str = "\
 static - a tiny, hardened static file server
@@ -21,7 +22,22 @@ Options (each also read from the environment variable shown):
                           paths are 404 [env STATIC_BASE_PATH; default /]
   --cache-control VALUE   Cache-Control of file responses, or 'off' [env STATIC_CACHE_CONTROL;
                           default no-cache (browsers revalidate with ETag; 304 if unchanged)]
-  --show-dotfiles         serve names starting with '.' [env STATIC_SHOW_DOTFILES=1]
+  --show-dotfiles         serve (and list) names starting with '.' [env STATIC_SHOW_DOTFILES=1]
+  --compress on|off       gzip compressible files (text, JS, JSON, SVG, wasm, fonts) of 1 KiB to
+                          1 MiB for clients that accept it, made once per file version and cached;
+                          .br/.gz sidecar files win [env STATIC_COMPRESS; default on]
+  --header 'PATTERN: Name: value'
+                          add a response header to files whose site path matches the glob
+                          PATTERN ('*' any characters including '/', '?' one), e.g.
+                          '/assets/*: Cache-Control: public, max-age=31536000, immutable' or
+                          \"*.html: Content-Security-Policy: default-src 'self'\"; repeatable;
+                          replaces our header of that name; the last matching rule wins
+                          [env STATIC_HEADERS, one rule per line, applied before the flags]
+  --fallback PATH         single-page apps: a GET/HEAD for a missing page (no file extension,
+                          or Accept: text/html) gets this file with 200, e.g. /index.html;
+                          missing assets stay 404 [env STATIC_FALLBACK]
+  --list-dirs             list directories that have no index.html (HTML, or JSON with
+                          Accept: application/json or ?format=json) [env STATIC_LIST_DIRS=1]
   --cache-entry-max SIZE  largest file kept in memory, in bytes [env STATIC_CACHE_ENTRY_MAX; default 65536]
   --cache-max SIZE        memory for cached files per worker, in bytes [env STATIC_CACHE_MAX; default 16777216]
 {SERVER_OPTIONS}
@@ -38,6 +54,11 @@ pub struct Config {
     pub base_path: String,
     pub cache_control: Option<String>,
     pub show_dotfiles: bool,
+    pub compress: bool,
+    pub headers: Vec<Rule>,
+    /// Site-relative path of the fallback page, without the leading '/'.
+    pub fallback: Option<String>,
+    pub list_dirs: bool,
     pub cache_entry_max: usize,
     pub cache_max: usize,
     pub server: ServerOptions,
@@ -45,7 +66,7 @@ pub struct Config {
 
 #[derive(Debug)]
 pub enum Command {
-    Serve(Config),
+    Serve(Box<Config>),
     Health(String),
     Help,
     Version,
@@ -67,6 +88,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let mut cache_control = cli::env("STATIC_CACHE_CONTROL").unwrap_or_else(|| "no-cache".into());
     let mut show_dotfiles =
         cli::env("STATIC_SHOW_DOTFILES").is_some_and(|v| v == "1" || v == "true");
+    let mut compress = cli::env("STATIC_COMPRESS").unwrap_or_else(|| "on".into());
+    let mut header_rules = match cli::env("STATIC_HEADERS") {
+        Some(text) => headers::parse_lines(&text).map_err(|e| format!("STATIC_HEADERS: {e}"))?,
+        None => Vec::new(),
+    };
+    let mut fallback = cli::env("STATIC_FALLBACK");
+    let mut list_dirs = cli::env("STATIC_LIST_DIRS").is_some_and(|v| v == "1" || v == "true");
     let mut cache_entry_max = cli::env("STATIC_CACHE_ENTRY_MAX").unwrap_or_else(|| "65536".into());
     let mut cache_max = cli::env("STATIC_CACHE_MAX").unwrap_or_else(|| "16777216".into());
     let mut server = ServerOptions::from_env("STATIC")?;
@@ -81,6 +109,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             Long("base-path") => base_path = cli::value(&mut parser, "base-path")?,
             Long("cache-control") => cache_control = cli::value(&mut parser, "cache-control")?,
             Long("show-dotfiles") => show_dotfiles = true,
+            Long("compress") => compress = cli::value(&mut parser, "compress")?,
+            Long("header") => {
+                header_rules.push(Rule::parse(&cli::value(&mut parser, "header")?)?);
+            }
+            Long("fallback") => fallback = Some(cli::value(&mut parser, "fallback")?),
+            Long("list-dirs") => list_dirs = true,
             Long("cache-entry-max") => {
                 cache_entry_max = cli::value(&mut parser, "cache-entry-max")?
             }
@@ -125,7 +159,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     if !root.is_dir() {
         return Err(format!("root '{}' is not a directory", root.display()));
     }
-    Ok(Command::Serve(Config {
+    Ok(Command::Serve(Box::new(Config {
         listen,
         root,
         base_path,
@@ -133,11 +167,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             .then_some(cache_control)
             .filter(|v| is_header_safe(v)),
         show_dotfiles,
+        compress: match compress.as_str() {
+            "on" => true,
+            "off" => false,
+            other => return Err(format!("--compress: expected on or off, got '{other}'")),
+        },
+        headers: header_rules,
+        fallback: fallback.map(|f| fallback_path(&f)).transpose()?,
+        list_dirs,
         cache_entry_max: cli::parse_count(&cache_entry_max)
             .map_err(|e| format!("--cache-entry-max: {e}"))?,
         cache_max: cli::parse_count(&cache_max).map_err(|e| format!("--cache-max: {e}"))?,
         server,
-    }))
+    })))
 }
 
 /// Where `health` connects for a server listening on `listen`.
@@ -166,6 +208,25 @@ fn normalise_base_path(p: &str) -> Result<String, String> {
         return Err(format!("invalid base path '{p}' (expected e.g. /a)"));
     }
     Ok(trimmed.into())
+}
+
+/// `--fallback`: a site path such as `/index.html`, stored without the leading `/`; no dot
+/// segments, no empty segments, visible ASCII.
+fn fallback_path(p: &str) -> Result<String, String> {
+    let bad = || format!("--fallback '{p}': expected a file path in the site, such as /index.html");
+    let rest = p.strip_prefix('/').ok_or_else(bad)?;
+    if rest.is_empty()
+        || rest.ends_with('/')
+        || rest
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        || !rest
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%' | b'\\'))
+    {
+        return Err(bad());
+    }
+    Ok(rest.to_string())
 }
 
 fn is_header_safe(v: &str) -> bool {
@@ -224,6 +285,45 @@ mod tests {
             .contains("workers"));
         assert!(parse(args(&["--listen"])).is_err());
         assert!(parse(args(&["stray"])).is_err());
+    }
+
+    #[test]
+    fn feature_flags() {
+        let dir = std::env::temp_dir();
+        let root = dir.to_str().unwrap();
+        let cmd = parse(args(&[
+            "--root",
+            root,
+            "--compress",
+            "off",
+            "--header",
+            "/assets/*: Cache-Control: max-age=60",
+            "--fallback",
+            "/index.html",
+            "--list-dirs",
+        ]))
+        .unwrap();
+        match cmd {
+            Command::Serve(c) => {
+                assert!(!c.compress);
+                assert_eq!(c.headers.len(), 1);
+                assert_eq!(c.fallback.as_deref(), Some("index.html"));
+                assert!(c.list_dirs);
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &["--compress", "maybe"][..],
+            &["--header", "nope"],
+            &["--header", "/x: Content-Length: 1"],
+            &["--fallback", "index.html"],
+            &["--fallback", "/../etc/passwd"],
+            &["--fallback", "/"],
+        ] {
+            let mut a = vec!["--root", root];
+            a.extend_from_slice(bad);
+            assert!(parse(args(&a)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,12 @@
-//! File lookup below the root: directory index, trailing-slash rules, precompressed sidecars,
-//! and a bounded per-worker cache of small files that is revalidated on every request.
+//! File lookup below the root: directory index, trailing-slash rules, the representation a
+//! request gets (precompressed sidecars, gzip made here, identity), and a bounded per-worker
+//! cache of small files and their gzip variants that is revalidated on every request.
+//!
+//! Compression is paid once per file version: the gzip variant of a compressible file (from
+//! [`compress::MIN_SIZE`] to [`compress::MAX_SOURCE`], when the result fits a cache entry) is
+//! made on its first request and cached under its own key, checked against the file's stat like
+//! any entry, so an edited file never gets the old compressed bytes. Sidecars (`.br`, `.gz`)
+//! still win. Larger files are streamed as they are (sendfile) unless a sidecar exists.
 //!
 //! Every request costs one `stat` of the path (two for a directory index); a hit whose device,
 //! inode, size and mtime still match is served from memory, so edits of mounted content show on
@@ -21,17 +28,28 @@ use std::rc::Rc;
 use common::http::date;
 use common::sys::{self, FileStat};
 
+use crate::compress::{self, Coding, Wanted};
 use crate::conditional;
+use crate::headers::{self, Rule};
+use crate::listing;
 use crate::mime;
+
+/// Names read from one directory for a listing, at most.
+const NAMES_READ: usize = 10_000;
 
 /// Response metadata of one file representation, with its header lines rendered once.
 pub struct Meta {
+    /// The stat of the file this representation was made from: a cache hit must still match.
     pub stat: FileStat,
+    /// The representation's length (the compressed length for a gzip variant made here).
+    pub len: u64,
     pub etag: String,
     pub last_modified: u64,
-    /// `ETag`, `Last-Modified`, `Cache-Control`, `Vary` lines: sent with 200, 206 and 304.
+    /// `ETag`, `Last-Modified`, `Cache-Control`, `Vary` lines, and the `--header` lines a 304
+    /// keeps (RFC 9110 15.4.5): sent with 200, 206 and 304.
     pub validators: Vec<u8>,
-    /// `Content-Type`, `Content-Encoding`, `X-Content-Type-Options` lines: sent with 200 and 206.
+    /// `Content-Type`, `Content-Encoding`, `X-Content-Type-Options` lines and the other
+    /// `--header` lines: sent with 200 and 206.
     pub entity: Vec<u8>,
     /// The whole content, for files small enough to cache.
     pub bytes: Option<Box<[u8]>>,
@@ -48,15 +66,11 @@ pub enum Lookup {
     Found(Found),
     /// A directory requested without its trailing slash.
     RedirectToDirectory,
+    /// A directory without an index, with `--list-dirs`: its open descriptor (opened beneath
+    /// the root) for the listing.
+    Directory(File),
     NotFound,
     Forbidden,
-}
-
-/// Which precompressed sidecars the client accepts.
-#[derive(Clone, Copy, Default)]
-pub struct Accepts {
-    pub br: bool,
-    pub gzip: bool,
 }
 
 /// Settings that shape every response's headers.
@@ -64,6 +78,12 @@ pub struct Policy {
     pub cache_control: Option<String>,
     pub max_entry: usize,
     pub max_total: usize,
+    /// Make gzip variants of compressible files (`--compress`).
+    pub compress: bool,
+    /// `--header` rules.
+    pub headers: Vec<Rule>,
+    /// List directories without an index (`--list-dirs`).
+    pub list_dirs: bool,
 }
 
 pub struct Files {
@@ -96,7 +116,7 @@ impl Files {
         &mut self,
         relative: &str,
         trailing_slash: bool,
-        accepts: Accepts,
+        wanted: Wanted,
     ) -> io::Result<Lookup> {
         let mut stat = match self.stat(relative)? {
             Some(stat) => stat,
@@ -122,15 +142,21 @@ impl Files {
             self.path = path;
             match index? {
                 Some(s) if s.is_file => stat = s,
+                _ if self.policy.list_dirs => return self.open_directory(relative),
                 _ => return Ok(Lookup::NotFound),
             }
         } else if !stat.is_file || trailing_slash {
             return Ok(Lookup::NotFound);
         }
         let path = std::mem::take(&mut self.path);
-        let result = self.representation(&path, stat, accepts);
+        let result = self.representation(&path, stat, wanted);
         self.path = path;
         result
+    }
+
+    /// The `--header` rules.
+    pub fn header_rules(&self) -> &[Rule] {
+        &self.policy.headers
     }
 
     /// The `404.html` page at the root, if there is one.
@@ -156,27 +182,135 @@ impl Files {
         missing_as_none(stat)
     }
 
-    fn representation(
+    /// A directory to list: opened beneath the root (a link out of it is "not found").
+    fn open_directory(&mut self, relative: &str) -> io::Result<Lookup> {
+        match sys::open_beneath(&self.root, &self.root_path, relative) {
+            Ok(dir) => Ok(Lookup::Directory(dir)),
+            Err(e) if is_missing(&e) || is_escape(&e) => Ok(Lookup::NotFound),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(Lookup::Forbidden),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The entries of a directory opened by [`Files::lookup`] (`relative` is its path), for a
+    /// listing: the first [`listing::MAX_ENTRIES`] names in byte order, each stat'ed beneath
+    /// the root (a link leading out of it is left out, as it would be "not found"), dotfiles
+    /// only with `show_dotfiles`. Returns them with the count of names left out. At most
+    /// [`NAMES_READ`] names are read, so one request costs the worker a bounded amount.
+    pub fn listing(
         &mut self,
-        path: &str,
-        stat: FileStat,
-        accepts: Accepts,
-    ) -> io::Result<Lookup> {
-        let compressible = is_compressible(mime::content_type(path));
-        if compressible && (accepts.br || accepts.gzip) {
-            for (wanted, suffix, coding) in
-                [(accepts.br, ".br", "br"), (accepts.gzip, ".gz", "gzip")]
+        dir: File,
+        relative: &str,
+        show_dotfiles: bool,
+    ) -> io::Result<(Vec<listing::Entry>, usize)> {
+        let (mut names, more) = sys::dir_names(dir, NAMES_READ)?;
+        names.retain(|n| show_dotfiles || !n.starts_with('.'));
+        names.sort_unstable();
+        let omitted = names.len().saturating_sub(listing::MAX_ENTRIES) + usize::from(more);
+        names.truncate(listing::MAX_ENTRIES);
+        let mut entries = Vec::with_capacity(names.len());
+        for name in names {
+            let path = if relative.is_empty() {
+                name.clone()
+            } else {
+                format!("{relative}/{name}")
+            };
+            let Ok(stat) = sys::stat_beneath(&self.root, &self.root_path, &path, &mut self.scratch)
+            else {
+                continue;
+            };
+            if !stat.is_dir && !stat.is_file {
+                continue; // sockets, FIFOs, devices: nothing a client can fetch
+            }
+            entries.push(listing::Entry {
+                name,
+                is_dir: stat.is_dir,
+                size: if stat.is_dir { 0 } else { stat.size },
+                mtime: u64::try_from(stat.mtime_secs).unwrap_or(0),
+            });
+        }
+        listing::sort(&mut entries);
+        Ok((entries, omitted))
+    }
+
+    /// The representation the request gets: the codings it accepts, most wanted first, each
+    /// tried as a sidecar (`.br`, `.gz`), gzip also as a variant made here, identity last.
+    fn representation(&mut self, path: &str, stat: FileStat, wanted: Wanted) -> io::Result<Lookup> {
+        if !compress::is_compressible(mime::content_type(path)) {
+            return self.open_cached(path, stat, None, path);
+        }
+        for (coding, weight) in wanted.order() {
+            if weight == 0 {
+                continue;
+            }
+            let (suffix, name) = match coding {
+                Coding::Identity => break,
+                Coding::Br => (".br", "br"),
+                Coding::Gzip => (".gz", "gzip"),
+            };
+            let sidecar = format!("{path}{suffix}");
+            if let Some(s) = self.stat(&sidecar)?.filter(|s| s.is_file) {
+                return self.open_cached(&sidecar, s, Some(name), path);
+            }
+            if coding == Coding::Gzip
+                && self.policy.compress
+                && (compress::MIN_SIZE..=compress::MAX_SOURCE).contains(&stat.size)
             {
-                if !wanted {
-                    continue;
-                }
-                let sidecar = format!("{path}{suffix}");
-                if let Some(s) = self.stat(&sidecar)?.filter(|s| s.is_file) {
-                    return self.open_cached(&sidecar, s, Some(coding), path);
-                }
+                return self.gzip_variant(path, stat);
             }
         }
         self.open_cached(path, stat, None, path)
+    }
+
+    /// The gzip variant of `path`, made once per file version and cached. A file whose variant
+    /// is not worth it (or would not fit a cache entry) is cached as a marker without bytes, so
+    /// the next request sends identity without compressing again.
+    fn gzip_variant(&mut self, path: &str, stat: FileStat) -> io::Result<Lookup> {
+        let key = format!("{path}\0gzip-made");
+        let cached = self.cache.get(&key).filter(|m| same_file(&m.stat, &stat));
+        if let Some(meta) = cached {
+            if meta.bytes.is_none() {
+                return self.open_cached(path, stat, None, path);
+            }
+            return Ok(Lookup::Found(Found {
+                meta: meta.clone(),
+                file: None,
+            }));
+        }
+        let identity = match self.open_cached(path, stat, None, path)? {
+            Lookup::Found(found) => found,
+            other => return Ok(other),
+        };
+        let (source, read) = match (&identity.meta.bytes, identity.file) {
+            (Some(_), _) => (identity.meta.clone(), None),
+            (None, Some(mut file)) => {
+                // Too large for the cache but small enough to compress: read it once, here.
+                let mut bytes = Vec::with_capacity(stat.size as usize);
+                (&mut file).take(stat.size).read_to_end(&mut bytes)?;
+                (identity.meta.clone(), Some(bytes))
+            }
+            (None, None) => return Ok(Lookup::NotFound),
+        };
+        let bytes = read
+            .as_deref()
+            .or(source.bytes.as_deref())
+            .unwrap_or_default();
+        if bytes.len() as u64 != source.stat.size {
+            return Ok(Lookup::NotFound); // changed while read: the next request sees the new one
+        }
+        let packed = compress::gzip(bytes);
+        let usable =
+            compress::worth_it(bytes.len(), packed.len()) && packed.len() <= self.policy.max_entry;
+        let mut meta = self.meta(source.stat, Some("gzip"), path, true);
+        if !usable {
+            self.insert(&key, Rc::new(meta));
+            return self.open_cached(path, stat, None, path);
+        }
+        meta.len = packed.len() as u64;
+        meta.bytes = Some(packed.into_boxed_slice());
+        let meta = Rc::new(meta);
+        self.insert(&key, meta.clone());
+        Ok(Lookup::Found(Found { meta, file: None }))
     }
 
     /// Serves `path` from the cache when `stat` still matches, else opens it beneath the root.
@@ -208,7 +342,8 @@ impl Files {
         if !stat.is_file {
             return Ok(Lookup::NotFound);
         }
-        let mut meta = self.meta(stat, coding, type_path, compressible_type(type_path));
+        let vary = compress::is_compressible(mime::content_type(type_path));
+        let mut meta = self.meta(stat, coding, type_path, vary);
         let cacheable = stat.size as usize <= self.policy.max_entry;
         if !cacheable {
             return Ok(Lookup::Found(Found {
@@ -262,27 +397,46 @@ impl Files {
             // Each representation needs its own strong validator.
             etag.insert_str(etag.len() - 1, &format!("-{coding}"));
         }
+        // `--header` rules for this file replace the defaults of the same name.
+        let site_path = format!("/{type_path}");
+        let rules = headers::for_path(&self.policy.headers, &site_path);
+        let ruled = |name: &str| rules.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
         let mut validators = Vec::with_capacity(160);
         push_line(&mut validators, "ETag", etag.as_bytes());
         push_line(&mut validators, "Last-Modified", &date::format(mtime));
-        if let Some(cc) = &self.policy.cache_control {
+        if let Some(cc) = self
+            .policy
+            .cache_control
+            .as_ref()
+            .filter(|_| !ruled("Cache-Control"))
+        {
             push_line(&mut validators, "Cache-Control", cc.as_bytes());
         }
-        if vary {
+        if vary && !ruled("Vary") {
             push_line(&mut validators, "Vary", b"Accept-Encoding");
         }
         let mut entity = Vec::with_capacity(96);
-        push_line(
-            &mut entity,
-            "Content-Type",
-            mime::content_type(type_path).as_bytes(),
-        );
+        if !ruled("Content-Type") {
+            let content_type = mime::content_type(type_path);
+            push_line(&mut entity, "Content-Type", content_type.as_bytes());
+        }
         if let Some(coding) = coding {
             push_line(&mut entity, "Content-Encoding", coding.as_bytes());
         }
-        push_line(&mut entity, "X-Content-Type-Options", b"nosniff");
+        if !ruled("X-Content-Type-Options") {
+            push_line(&mut entity, "X-Content-Type-Options", b"nosniff");
+        }
+        for (name, value) in rules {
+            let lines = if headers::goes_with_304(name) {
+                &mut validators
+            } else {
+                &mut entity
+            };
+            push_line(lines, name, value.as_bytes());
+        }
         Meta {
             stat,
+            len: stat.size,
             etag,
             last_modified: mtime,
             validators,
@@ -341,35 +495,40 @@ fn is_escape(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EXDEV)
 }
 
-/// Types worth precompressing, so their responses vary on Accept-Encoding.
-fn is_compressible(content_type: &str) -> bool {
-    content_type.starts_with("text/")
-        || content_type.starts_with("application/json")
-        || content_type.starts_with("application/javascript")
-        || content_type.starts_with("application/xml")
-        || content_type.starts_with("application/wasm")
-        || content_type.starts_with("application/manifest+json")
-        || content_type.starts_with("image/svg+xml")
-}
-
-fn compressible_type(path: &str) -> bool {
-    is_compressible(mime::content_type(path))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn files_in(dir: &Path) -> Files {
+        files_with(dir, 16, Vec::new())
+    }
+
+    fn files_with(dir: &Path, max_entry: usize, headers: Vec<Rule>) -> Files {
         Files::new(
             &dir.canonicalize().unwrap(),
             Policy {
                 cache_control: Some("no-cache".into()),
-                max_entry: 16,
-                max_total: 64,
+                max_entry,
+                max_total: 1 << 20,
+                compress: true,
+                headers,
+                list_dirs: true,
             },
         )
         .unwrap()
+    }
+
+    fn both() -> Wanted {
+        Wanted::from_header(Some(b"gzip, br"))
+    }
+
+    fn gzip_only() -> Wanted {
+        Wanted::from_header(Some(b"gzip"))
+    }
+
+    fn text(f: &Found) -> String {
+        String::from_utf8(f.meta.entity.clone()).unwrap()
+            + &String::from_utf8(f.meta.validators.clone()).unwrap()
     }
 
     fn temp_root(name: &str) -> PathBuf {
@@ -400,22 +559,22 @@ mod tests {
     fn index_redirect_and_trailing_slash_rules() {
         let dir = temp_root("index");
         let mut files = files_in(&dir.join("root"));
-        let f = found(files.lookup("", true, Accepts::default()).unwrap());
+        let f = found(files.lookup("", true, Wanted::default()).unwrap());
         assert_eq!(f.meta.bytes.as_deref(), Some(&b"<h1>home</h1>"[..]));
         assert!(matches!(
-            files.lookup("sub", false, Accepts::default()).unwrap(),
+            files.lookup("sub", false, Wanted::default()).unwrap(),
             Lookup::RedirectToDirectory
         ));
         assert!(matches!(
-            files.lookup("app.js", true, Accepts::default()).unwrap(),
+            files.lookup("app.js", true, Wanted::default()).unwrap(),
             Lookup::NotFound
         ));
         assert!(matches!(
-            files.lookup("nope", false, Accepts::default()).unwrap(),
+            files.lookup("nope", false, Wanted::default()).unwrap(),
             Lookup::NotFound
         ));
         assert!(matches!(
-            files.lookup("app.js/x", false, Accepts::default()).unwrap(),
+            files.lookup("app.js/x", false, Wanted::default()).unwrap(),
             Lookup::NotFound
         ));
         std::fs::remove_dir_all(dir).unwrap();
@@ -425,7 +584,7 @@ mod tests {
     fn large_files_are_not_cached_and_symlink_escape_is_refused() {
         let dir = temp_root("large");
         let mut files = files_in(&dir.join("root"));
-        let f = found(files.lookup("big.bin", false, Accepts::default()).unwrap());
+        let f = found(files.lookup("big.bin", false, Wanted::default()).unwrap());
         assert!(f.meta.bytes.is_none());
         assert!(f.file.is_some());
         // Finding 12 of the proxy-core review: stat followed links out of the root, so `/etc`
@@ -439,7 +598,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    files.lookup(path, slash, Accepts::default()).unwrap(),
+                    files.lookup(path, slash, Wanted::default()).unwrap(),
                     Lookup::NotFound
                 ),
                 "{path}"
@@ -452,20 +611,9 @@ mod tests {
     fn sidecar_is_chosen_when_accepted() {
         let dir = temp_root("sidecar");
         let mut files = files_in(&dir.join("root"));
-        let plain = found(files.lookup("app.js", false, Accepts::default()).unwrap());
+        let plain = found(files.lookup("app.js", false, Wanted::default()).unwrap());
         assert_eq!(plain.meta.bytes.as_deref(), Some(&b"js"[..]));
-        let br = found(
-            files
-                .lookup(
-                    "app.js",
-                    false,
-                    Accepts {
-                        br: true,
-                        gzip: true,
-                    },
-                )
-                .unwrap(),
-        );
+        let br = found(files.lookup("app.js", false, both()).unwrap());
         assert_eq!(br.meta.bytes.as_deref(), Some(&b"brotli"[..]));
         let entity = String::from_utf8(br.meta.entity.clone()).unwrap();
         assert!(entity.contains("Content-Encoding: br\r\n"));
@@ -478,10 +626,7 @@ mod tests {
     fn sidecar_and_direct_download_do_not_share_a_cache_entry() {
         let dir = temp_root("sidecar-direct");
         let mut files = files_in(&dir.join("root"));
-        let both = Accepts {
-            br: true,
-            gzip: true,
-        };
+        let both = both();
         // Negotiated first, then fetched by its own name, then negotiated again.
         let negotiated = found(files.lookup("app.js", false, both).unwrap());
         let direct = found(files.lookup("app.js.br", false, both).unwrap());
@@ -496,19 +641,146 @@ mod tests {
     }
 
     #[test]
+    fn gzip_is_made_once_per_file_version() {
+        let dir = temp_root("gzip");
+        let page = "<p>compress me</p>\n".repeat(200);
+        std::fs::write(dir.join("root/page.html"), &page).unwrap();
+        let mut files = files_with(&dir.join("root"), 64 * 1024, Vec::new());
+        let identity = found(files.lookup("page.html", false, Wanted::default()).unwrap());
+        let gz = found(files.lookup("page.html", false, gzip_only()).unwrap());
+        assert!(text(&gz).contains("Content-Encoding: gzip\r\n"));
+        assert!(text(&gz).contains("Vary: Accept-Encoding\r\n"));
+        assert!(text(&identity).contains("Vary: Accept-Encoding\r\n"));
+        assert_ne!(identity.meta.etag, gz.meta.etag);
+        let packed = gz.meta.bytes.as_deref().unwrap();
+        assert_eq!(gz.meta.len, packed.len() as u64);
+        let inflated =
+            miniz_oxide::inflate::decompress_to_vec(&packed[10..packed.len() - 8]).unwrap();
+        assert_eq!(inflated, page.as_bytes());
+        // The second request is the cached variant itself: no compression again.
+        let again = found(files.lookup("page.html", false, gzip_only()).unwrap());
+        assert!(Rc::ptr_eq(&gz.meta, &again.meta));
+        // q=0 refuses it.
+        let refused = Wanted::from_header(Some(b"gzip;q=0"));
+        let plain = found(files.lookup("page.html", false, refused).unwrap());
+        assert!(!text(&plain).contains("Content-Encoding"));
+        // Edited (same size, new content): never the old compressed bytes.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let edited = "<p>COMPRESS ME</p>\n".repeat(200);
+        std::fs::write(dir.join("root/page.html"), &edited).unwrap();
+        let fresh = found(files.lookup("page.html", false, gzip_only()).unwrap());
+        let packed = fresh.meta.bytes.as_deref().unwrap();
+        let inflated =
+            miniz_oxide::inflate::decompress_to_vec(&packed[10..packed.len() - 8]).unwrap();
+        assert_eq!(inflated, edited.as_bytes());
+        assert_ne!(fresh.meta.etag, gz.meta.etag);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn small_incompressible_and_large_files_stay_identity() {
+        let dir = temp_root("gzip-skip");
+        std::fs::write(dir.join("root/tiny.html"), "<p>hi</p>").unwrap();
+        std::fs::write(dir.join("root/photo.png"), vec![1u8; 4096]).unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 56) as u8
+            })
+            .collect();
+        std::fs::write(dir.join("root/noise.txt"), &noise).unwrap();
+        std::fs::write(dir.join("root/huge.css"), "a{}\n".repeat(300_000)).unwrap();
+        let mut files = files_with(&dir.join("root"), 64 * 1024, Vec::new());
+        for name in ["tiny.html", "photo.png", "noise.txt", "huge.css"] {
+            let f = found(files.lookup(name, false, gzip_only()).unwrap());
+            assert!(!text(&f).contains("Content-Encoding"), "{name}");
+            // Asked twice: the "not worth it" answer is remembered, still identity.
+            let f = found(files.lookup(name, false, gzip_only()).unwrap());
+            assert!(!text(&f).contains("Content-Encoding"), "{name}");
+        }
+        // Above the cache entry size but within MAX_SOURCE: compressed when the result fits.
+        std::fs::write(dir.join("root/mid.js"), "let x = 1;\n".repeat(10_000)).unwrap();
+        let f = found(files.lookup("mid.js", false, gzip_only()).unwrap());
+        assert!(text(&f).contains("Content-Encoding: gzip"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn sidecar_wins_over_a_made_variant() {
+        let dir = temp_root("gzip-sidecar");
+        std::fs::write(dir.join("root/app.css"), "a{}\n".repeat(1000)).unwrap();
+        std::fs::write(dir.join("root/app.css.gz"), b"sidecar").unwrap();
+        let mut files = files_with(&dir.join("root"), 64 * 1024, Vec::new());
+        let f = found(files.lookup("app.css", false, gzip_only()).unwrap());
+        assert_eq!(f.meta.bytes.as_deref(), Some(&b"sidecar"[..]));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn header_rules_replace_defaults_and_split_for_304() {
+        let dir = temp_root("rules");
+        let rules = crate::headers::parse_lines(
+            "*.html: Cache-Control: max-age=60\n*.html: Content-Security-Policy: default-src 'self'\n/sub/*: X-Sub: 1",
+        )
+        .unwrap();
+        let mut files = files_with(&dir.join("root"), 64 * 1024, rules);
+        let home = found(files.lookup("", true, Wanted::default()).unwrap());
+        let validators = String::from_utf8(home.meta.validators.clone()).unwrap();
+        let entity = String::from_utf8(home.meta.entity.clone()).unwrap();
+        assert!(validators.contains("Cache-Control: max-age=60\r\n"));
+        assert!(!validators.contains("no-cache"));
+        assert!(entity.contains("Content-Security-Policy: default-src 'self'\r\n"));
+        assert!(!entity.contains("X-Sub"));
+        let sub = found(files.lookup("sub", true, Wanted::default()).unwrap());
+        assert!(text(&sub).contains("X-Sub: 1\r\n"));
+        let js = found(files.lookup("app.js", false, Wanted::default()).unwrap());
+        assert!(text(&js).contains("Cache-Control: no-cache\r\n"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn listings_stay_beneath_the_root() {
+        let dir = temp_root("listing");
+        std::fs::create_dir_all(dir.join("root/empty")).unwrap();
+        std::fs::write(dir.join("root/empty/.hidden"), b"x").unwrap();
+        std::fs::write(dir.join("root/empty/b.txt"), b"x").unwrap();
+        std::fs::create_dir_all(dir.join("root/empty/a-dir")).unwrap();
+        let mut files = files_with(&dir.join("root"), 64 * 1024, Vec::new());
+        let Lookup::Directory(d) = files.lookup("empty", true, Wanted::default()).unwrap() else {
+            panic!("expected a listing");
+        };
+        let (entries, omitted) = files.listing(d, "empty", false).unwrap();
+        let names: Vec<_> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a-dir", "b.txt"]);
+        assert_eq!(omitted, 0);
+        // The root holds `leak` and `etc`, symlinks leading out of it: not listed.
+        std::fs::remove_file(dir.join("root/index.html")).unwrap();
+        let Lookup::Directory(d) = files.lookup("", true, Wanted::default()).unwrap() else {
+            panic!("expected a listing of the root");
+        };
+        let (entries, _) = files.listing(d, "", true).unwrap();
+        let names: Vec<_> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["empty", "sub", "app.js", "app.js.br", "big.bin"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn edits_are_seen_at_once() {
         let dir = temp_root("edit");
         let mut files = files_in(&dir.join("root"));
         let first = found(
             files
-                .lookup("sub/index.html", false, Accepts::default())
+                .lookup("sub/index.html", false, Wanted::default())
                 .unwrap(),
         );
         assert_eq!(first.meta.bytes.as_deref(), Some(&b"sub"[..]));
         std::fs::write(dir.join("root/sub/index.html"), b"changed!").unwrap();
         let second = found(
             files
-                .lookup("sub/index.html", false, Accepts::default())
+                .lookup("sub/index.html", false, Wanted::default())
                 .unwrap(),
         );
         assert_eq!(second.meta.bytes.as_deref(), Some(&b"changed!"[..]));

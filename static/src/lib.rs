@@ -7,7 +7,13 @@
 //!   path, dotfiles); the security core.
 //! - [`conditional`]: ETags, conditional requests, byte ranges, `Accept-Encoding`.
 //! - [`mime`]: file extension -> `Content-Type`.
+//! - [`compress`]: what is worth compressing, the coding a request gets, the gzip encoder.
+//! - [`headers`]: `--header` rules (glob on the path, name, value), parsed and matched.
+//! - [`listing`]: directory listings as HTML or JSON, escaped.
 
+pub mod compress;
 pub mod conditional;
+pub mod headers;
+pub mod listing;
 pub mod mime;
 pub mod resolve;

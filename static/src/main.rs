@@ -9,7 +9,7 @@ mod session;
 
 // The pure modules live in the library (`src/lib.rs`) so the fuzz targets can reach them;
 // importing them here keeps `crate::resolve` etc. working for the binary's own modules.
-use static_server::{conditional, mime, resolve};
+use static_server::{compress, conditional, headers, listing, mime, resolve};
 
 use std::rc::Rc;
 
@@ -31,7 +31,7 @@ fn main() {
         Command::Help => print!("{}", config::help()),
         Command::Version => println!("{NAME} {}", env!("CARGO_PKG_VERSION")),
         Command::Health(url) => std::process::exit(common::health::run(NAME, &url)),
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => serve(*config),
     }
 }
 
@@ -58,12 +58,18 @@ fn serve(config: Config) {
                 cache_control: config.cache_control.clone(),
                 max_entry: config.cache_entry_max,
                 max_total: config.cache_max,
+                compress: config.compress,
+                headers: config.headers.clone(),
+                list_dirs: config.list_dirs,
             },
         )?;
         let settings = Rc::new(session::Settings {
-            resolve: resolve::Options {
-                base_path: config.base_path.clone(),
-                show_dotfiles: config.show_dotfiles,
+            site: respond::Site {
+                resolve: resolve::Options {
+                    base_path: config.base_path.clone(),
+                    show_dotfiles: config.show_dotfiles,
+                },
+                fallback: config.fallback.clone(),
             },
             limits: Limits::default(),
             header_timeout: config.server.header_timeout,

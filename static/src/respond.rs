@@ -1,5 +1,6 @@
-//! From a parsed request head to a queued response: method check, path resolution, file lookup,
-//! conditional and range evaluation, and the response head and (in-memory) body.
+//! From a parsed request head to a queued response: method check, path resolution, file lookup
+//! (with the single-page-app fallback for missing pages), conditional and range evaluation,
+//! directory listings, and the response head and (in-memory) body.
 //!
 //! The only I/O here is the file lookup (stat/open through [`Files`]); sockets belong to the
 //! session, which sends a large file's body with sendfile from the [`FileBody`] returned here.
@@ -12,9 +13,19 @@ use common::http::request::{RequestHead, Version};
 use common::http::response::{self, Canned, Head};
 use common::http::status::Status;
 
+use crate::compress::Wanted;
 use crate::conditional::{self, Conditions, Outcome};
-use crate::files::{Accepts, Files, Found, Lookup, Meta};
+use crate::files::{Files, Found, Lookup, Meta};
+use crate::headers;
+use crate::listing;
 use crate::resolve::{self, Reject, Resolved};
+
+/// How request paths map to the site.
+pub struct Site {
+    pub resolve: resolve::Options,
+    /// `--fallback`: the site-relative file a missing page gets (single-page apps).
+    pub fallback: Option<String>,
+}
 
 /// The server name in `Server` headers.
 pub const SERVER: &str = "static";
@@ -36,7 +47,7 @@ pub struct Sent {
 /// Writes the response to `head` into `out`.
 pub fn respond(
     files: &mut Files,
-    opts: &resolve::Options,
+    site: &Site,
     head: &RequestHead,
     date: &[u8],
     keep_alive: bool,
@@ -57,6 +68,7 @@ pub fn respond(
             &[("Allow", b"GET, HEAD")],
         );
     }
+    let opts = &site.resolve;
     let (relative, trailing_slash) = match resolve::resolve(head.target, opts) {
         Ok(Resolved::Path {
             relative,
@@ -65,14 +77,27 @@ pub fn respond(
         Err(Reject::BadRequest) => return error(out, Status::BAD_REQUEST, &canned, &[]),
         Err(Reject::NotFound) => return not_found(files, out, &canned),
     };
-    let accepts = head
-        .header("accept-encoding")
-        .map_or(Accepts::default(), |v| Accepts {
-            br: conditional::accepts_encoding(v, "br"),
-            gzip: conditional::accepts_encoding(v, "gzip"),
-        });
-    match files.lookup(&relative, trailing_slash, accepts) {
+    let wanted = Wanted::from_header(head.header("accept-encoding"));
+    let mut lookup = files.lookup(&relative, trailing_slash, wanted);
+    if let (Ok(Lookup::NotFound), Some(fallback)) = (&lookup, &site.fallback) {
+        if looks_like_page(&relative, trailing_slash, head.header("accept")) {
+            lookup = files.lookup(fallback, false, wanted);
+        }
+    }
+    match lookup {
         Ok(Lookup::Found(found)) => send_file(head, found, &canned, out),
+        Ok(Lookup::Directory(dir)) => {
+            let path = site_path(&opts.base_path, &relative);
+            match files.listing(dir, &relative, opts.show_dotfiles) {
+                Ok((entries, omitted)) => {
+                    send_listing(head, &path, &entries, omitted, files, &canned, out)
+                }
+                Err(e) => {
+                    common::log::error(format_args!("listing '{relative}': {e}"));
+                    error(out, Status::INTERNAL_SERVER_ERROR, &canned, &[])
+                }
+            }
+        }
         Ok(Lookup::RedirectToDirectory) => {
             let location = directory_location(&opts.base_path, &relative, head.target);
             let n =
@@ -132,7 +157,7 @@ fn not_found(files: &mut Files, out: &mut Buffer, canned: &Canned) -> Sent {
 
 fn send_file(head: &RequestHead, found: Found, canned: &Canned, out: &mut Buffer) -> Sent {
     let meta: Rc<Meta> = found.meta;
-    let size = meta.stat.size;
+    let size = meta.len;
     let conditions = Conditions {
         if_match: head.header("if-match"),
         if_none_match: head.header("if-none-match"),
@@ -205,6 +230,94 @@ fn send_file(head: &RequestHead, found: Found, canned: &Canned, out: &mut Buffer
     }
 }
 
+/// Whether a missing path gets the fallback page: a page, not an asset. A last segment without
+/// a file extension (`/app/settings`, `/app/`) is a page; one with an extension
+/// (`/assets/app.js`) is an asset and stays 404, unless the client asks for HTML.
+fn looks_like_page(relative: &str, trailing_slash: bool, accept: Option<&[u8]>) -> bool {
+    let last = relative.rsplit('/').next().unwrap_or_default();
+    let has_extension = !trailing_slash && last.rfind('.').is_some_and(|i| i > 0);
+    !has_extension || accept.is_some_and(accepts_html)
+}
+
+/// `Accept` names `text/html` (with a weight above 0).
+fn accepts_html(accept: &[u8]) -> bool {
+    accept.split(|&b| b == b',').any(|range| {
+        let mut parts = range.split(|&b| b == b';');
+        let media = parts.next().unwrap_or_default().trim_ascii();
+        media.eq_ignore_ascii_case(b"text/html")
+            && !parts.any(|p| {
+                let p = p.trim_ascii();
+                p.eq_ignore_ascii_case(b"q=0")
+                    || p.eq_ignore_ascii_case(b"q=0.0")
+                    || p.eq_ignore_ascii_case(b"q=0.00")
+                    || p.eq_ignore_ascii_case(b"q=0.000")
+            })
+    })
+}
+
+/// The path of `relative` as the site's clients see it (with the base path), ending in `/`.
+fn site_path(base_path: &str, relative: &str) -> String {
+    let base = base_path.trim_end_matches('/');
+    if relative.is_empty() {
+        format!("{base}/")
+    } else {
+        format!("{base}/{relative}/")
+    }
+}
+
+/// A directory listing: HTML, or JSON when asked for. Not cached by clients (`no-cache`), varies
+/// on `Accept`, and the HTML runs no script whatever the names say.
+fn send_listing(
+    head: &RequestHead,
+    path: &str,
+    entries: &[listing::Entry],
+    omitted: usize,
+    files: &Files,
+    canned: &Canned,
+    out: &mut Buffer,
+) -> Sent {
+    let query = head
+        .target
+        .iter()
+        .position(|&b| b == b'?')
+        .map(|q| &head.target[q + 1..]);
+    let (body, content_type) = if listing::wants_json(head.header("accept"), query) {
+        (listing::json(path, entries, omitted), "application/json")
+    } else {
+        (
+            listing::html(path, entries, omitted),
+            "text/html; charset=utf-8",
+        )
+    };
+    let rules = headers::for_path(files.header_rules(), path);
+    let ruled = |name: &str| rules.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let mut h = Head::start(out, Status::OK, canned.date, SERVER);
+    for (name, value) in [
+        ("Content-Type", content_type),
+        ("Cache-Control", "no-cache"),
+        ("Vary", "Accept"),
+        ("X-Content-Type-Options", "nosniff"),
+        (
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ),
+    ] {
+        if !ruled(name) {
+            h.header(name, value.as_bytes());
+        }
+    }
+    for (name, value) in &rules {
+        h.header(name, value.as_bytes());
+    }
+    h.header_u64("Content-Length", body.len() as u64);
+    h.finish(canned.keep_alive, canned.version);
+    if canned.head_only {
+        return sent(Status::OK, 0);
+    }
+    out.push(body.as_bytes());
+    sent(Status::OK, body.len() as u64)
+}
+
 /// `Location` for a directory requested without its slash: `./<last segment>/` plus the
 /// original query. A relative reference resolves against the URL the client actually used, so
 /// the redirect stays right behind a proxy that strips a path prefix (`/a/docs` seen here as
@@ -253,6 +366,37 @@ mod tests {
             "./evil.example/"
         );
         assert_eq!(directory_location("/", "http:x", b"/http:x"), "./http%3Ax/");
+    }
+
+    #[test]
+    fn pages_and_assets() {
+        assert!(looks_like_page("app/settings", false, None));
+        assert!(looks_like_page("", true, None));
+        assert!(looks_like_page("docs/v1.2/", true, None));
+        assert!(
+            looks_like_page(".well-known", false, None),
+            "a dotfile name is not an extension"
+        );
+        assert!(!looks_like_page("assets/app.js", false, None));
+        assert!(!looks_like_page(
+            "logo.png",
+            false,
+            Some(b"image/avif,image/*")
+        ));
+        assert!(looks_like_page(
+            "about.html",
+            false,
+            Some(b"text/html,*/*;q=0.8")
+        ));
+        assert!(!looks_like_page("x.js", false, Some(b"text/html;q=0")));
+    }
+
+    #[test]
+    fn site_paths() {
+        assert_eq!(site_path("/", ""), "/");
+        assert_eq!(site_path("/", "docs"), "/docs/");
+        assert_eq!(site_path("/a", ""), "/a/");
+        assert_eq!(site_path("/a", "x/y"), "/a/x/y/");
     }
 
     #[test]

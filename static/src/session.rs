@@ -27,7 +27,6 @@ use mio::event::Event;
 use mio::net::TcpStream;
 
 use crate::files::Files;
-use crate::resolve;
 use crate::respond::{self, FileBody};
 
 /// Stop answering pipelined requests while this much output is queued (backpressure).
@@ -43,7 +42,7 @@ const DRIVE_ROUNDS: usize = 16;
 
 /// Settings shared by all connections of a worker.
 pub struct Settings {
-    pub resolve: resolve::Options,
+    pub site: respond::Site,
     pub limits: Limits,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
@@ -374,7 +373,7 @@ impl StaticService {
             }
             let sent = respond::respond(
                 &mut self.files,
-                &settings.resolve,
+                &settings.site,
                 &head,
                 cx.date,
                 keep_alive,

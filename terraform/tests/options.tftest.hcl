@@ -60,3 +60,50 @@ run "scaling_and_logs_configurable" {
     error_message = "A third site must get its own path rule."
   }
 }
+
+run "site_settings_reach_the_static_server" {
+  # apply (against the mock provider): container_definitions is only known then.
+  command = apply
+
+  variables {
+    site_settings = {
+      a = {
+        headers  = ["/assets/*: Cache-Control: public, max-age=31536000, immutable", "*.html: Content-Security-Policy: default-src 'self'"]
+        fallback = "/index.html"
+      }
+      b = {
+        compress  = false
+        list_dirs = true
+      }
+    }
+  }
+
+  assert {
+    condition = { for e in jsondecode(aws_ecs_task_definition.site["a"].container_definitions)[0].environment : e.name => e.value if startswith(e.name, "STATIC_") && !contains(["STATIC_LISTEN", "STATIC_ROOT", "STATIC_BASE_PATH", "STATIC_LOG_FORMAT", "STATIC_SHUTDOWN_GRACE"], e.name) } == {
+      STATIC_COMPRESS = "on"
+      STATIC_HEADERS  = "/assets/*: Cache-Control: public, max-age=31536000, immutable\n*.html: Content-Security-Policy: default-src 'self'"
+      STATIC_FALLBACK = "/index.html"
+    }
+    error_message = "Site a must get its compression, header rules (one per line) and fallback as environment variables."
+  }
+
+  assert {
+    condition = { for e in jsondecode(aws_ecs_task_definition.site["b"].container_definitions)[0].environment : e.name => e.value if contains(["STATIC_COMPRESS", "STATIC_HEADERS", "STATIC_FALLBACK", "STATIC_LIST_DIRS"], e.name) } == {
+      STATIC_COMPRESS  = "off"
+      STATIC_LIST_DIRS = "1"
+    }
+    error_message = "Site b must get compression off and listings on, and nothing it did not ask for."
+  }
+}
+
+run "site_settings_are_checked" {
+  command = plan
+
+  variables {
+    site_settings = {
+      nope = { fallback = "index.html" }
+    }
+  }
+
+  expect_failures = [var.site_settings]
+}

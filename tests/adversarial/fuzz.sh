@@ -32,7 +32,7 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 sanitizer=${FUZZ_SANITIZER:-none}
 codegen_units=${FUZZ_CODEGEN_UNITS:-16}
 target_dir=${FUZZ_TARGET_DIR:-$REPO/fuzz/target}
-all_targets=(request_head resolve conditional chunked routes forward)
+all_targets=(request_head resolve conditional chunked routes forward static_features)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 
 # Longer inputs where the limits live past libFuzzer's default 4096 bytes: head limits (8 KiB)

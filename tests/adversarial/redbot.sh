@@ -4,9 +4,10 @@
 #
 #   tests/adversarial/redbot.sh
 #
-# Responses covered: 200 (HTML, CSS, a precompressed script negotiated with Accept-Encoding, a
-# large file sent with sendfile), 404 (the site's own 404 page), 301 (a directory without its
-# slash). REDbot fetches each URL itself and, on every 200 with validators, sends its own
+# Responses covered: 200 (HTML, CSS, a precompressed script negotiated with Accept-Encoding, an
+# HTML page gzip-compressed by the server itself, the single-page-app fallback page for a
+# missing route, a large file sent with sendfile), 404 (the site's own 404 page), 301 (a
+# directory without its slash). REDbot fetches each URL itself and, on every 200 with validators, sends its own
 # follow-up requests: a Range request (206, note RANGE_CORRECT), If-None-Match and
 # If-Modified-Since (304, notes INM_304 / IMS_304) and, where the response varies on
 # Accept-Encoding, an uncompressed request (content negotiation). The script requires those
@@ -67,6 +68,12 @@ CSS
 for i in $(seq 1 200); do printf 'console.log("line %d of a script served precompressed");\n' "$i"; done >"$site/app.js"
 gzip -9 -k -n "$site/app.js"
 "$venv/bin/python" -c 'import brotli, sys; d = open(sys.argv[1], "rb").read(); open(sys.argv[1] + ".br", "wb").write(brotli.compress(d))' "$site/app.js"
+# Compressed by the server (no sidecar): gzip made once, with its own ETag and Vary.
+{
+    printf '<!doctype html>\n<html lang="en">\n<meta charset="utf-8">\n<title>Article</title>\n'
+    for i in $(seq 1 80); do printf '<p>Paragraph %d of an article that the server compresses on the fly.</p>\n' "$i"; done
+    printf '</html>\n'
+} >"$site/article.html"
 # Past the in-memory cache (64 KiB): sent from the file with sendfile.
 head -c 300000 /dev/urandom >"$site/big.bin"
 printf '<!doctype html>\n<html lang="en">\n<meta charset="utf-8">\n<title>Docs</title>\n<h1>Docs</h1>\n<p>The documentation index, long enough for a real partial response.\n</html>\n' >"$site/docs/index.html"
@@ -86,7 +93,7 @@ wait_for_line() { # file regex -> prints the first capture group
     return 1
 }
 
-"$bin_dir/static" --listen 127.0.0.1:0 --root "$site" --workers 1 --log-format off \
+"$bin_dir/static" --listen 127.0.0.1:0 --root "$site" --workers 1 --log-format off --fallback /index.html \
     >"$work/static.out" 2>"$work/static.err" &
 pids+=($!)
 static_addr=$(wait_for_line "$work/static.err" 'on http://([0-9.]+:[0-9]+)') || die "static did not start"
@@ -101,6 +108,8 @@ checks=(
     "/|200|RANGE_CORRECT INM_304 IMS_304"
     "/style.css|200|RANGE_CORRECT INM_304 IMS_304"
     "/app.js|200|RANGE_CORRECT INM_304 IMS_304 CONNEG_GZIP_GOOD"
+    "/article.html|200|RANGE_CORRECT INM_304 IMS_304 CONNEG_GZIP_GOOD"
+    "/app/settings|200|RANGE_CORRECT INM_304 IMS_304"
     "/big.bin|200|RANGE_CORRECT INM_304 IMS_304"
     "/docs/|200|RANGE_CORRECT INM_304 IMS_304"
     "/missing.html|404|"

@@ -121,6 +121,16 @@ for s in web-a web-b proxy; do
         echo \"\$v\"; [[ \$v == 'true 65532:65532 unless-stopped' ]]"
 done
 
+echo "--- compression through the proxy"
+gzip_page() { # PATH FILE: gzip-encoded, and it inflates to the file
+    local hdr
+    hdr=$(get -o "$tmp/page.gz" -D - -H 'Accept-Encoding: gzip' "$HTTPS$1") || return 1
+    grep -qi '^content-encoding: gzip' <<<"$hdr" || { echo "$hdr"; return 1; }
+    gzip -dc "$tmp/page.gz" | cmp - "$2"
+}
+check "https /a/ comes gzip-encoded and inflates to html/a/index.html" gzip_page /a/ html/a/index.html
+check "https /b/style.css comes gzip-encoded" gzip_page /b/style.css html/b/style.css
+
 echo "--- headless Chromium, trusting only the leaf's key (SPKI pin)"
 if have chromium; then
     spki=$(openssl x509 -in dev-certs/cert.pem -noout -pubkey | openssl pkey -pubin -outform der |
@@ -151,6 +161,16 @@ if have chromium; then
     done
     chrome --ignore-certificate-errors-spki-list="$spki" --window-size=1280,800 \
         --screenshot="$REPO/$OUT/a-about.png" "$HTTPS/a/about.html" >/dev/null
+    # The page Chromium rendered came gzip-encoded (made by web-a, passed through the proxy):
+    # its net log holds the response headers it received.
+    chrome_gzip() {
+        local log=$tmp/netlog.json
+        rm -f "$log"
+        chrome_title /a/ "Site A" --ignore-certificate-errors-spki-list="$spki" \
+            --log-net-log="$log" --net-log-capture-mode=Everything || return 1
+        grep -qi '"content-encoding: gzip"' "$log" || { echo "no gzip response in the net log"; return 1; }
+    }
+    check "chromium: renders /a/ received gzip-encoded" chrome_gzip
     chrome_refuses() { ! chrome_title /a/ "Site A" >/dev/null; }
     check "chromium: without the pin, the certificate is refused" chrome_refuses
 else
