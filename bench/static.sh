@@ -21,6 +21,8 @@
 #   - a 100 KiB compressible HTML page requested with Accept-Encoding: gzip: static makes the
 #     gzip variant once per file version and caches it; nginx runs gzip on (level 6,
 #     gzip_static on) and compresses every response; CPU time per request side by side
+#   - the 1 KiB case also runs with --metrics-listen and a scrape every second (the counting
+#     itself is always on; this shows what the listener and scrapes add)
 #   - the 1 KiB case also runs against the fixed-response floor (common/examples/floor.rs, a
 #     tiny mio server answering a canned 200 per request head) on the same CPU; every case
 #     reports the server's CPU time per request (utime + stime from /proc/PID/stat over the
@@ -213,6 +215,27 @@ for ((i = 1; i <= RUNS; i++)); do
     measure floor.small "$CONNS" "$DURATION" "$F_PAGE" "$F_PID"
 done
 stop "$F_PID"
+# Metrics: the counting itself is always compiled in and on (a few relaxed loads and stores per
+# request); what --metrics-listen adds is the listener and the scrapes. Measured with a scrape
+# every second, against the instance without a listener above.
+pick_port SM_PORT
+pick_port SM_METRICS
+spawn "$SERVER_CPU" static-metrics "$BIN" --listen "127.0.0.1:$SM_PORT" --root "$ROOT" \
+    --workers 1 --log-format off --metrics-listen "127.0.0.1:$SM_METRICS"
+SM_PID=$SPAWNED
+wait_http "http://127.0.0.1:$SM_PORT/page.html"
+wait_http "http://127.0.0.1:$SM_METRICS/metrics"
+run_wrk "$CONNS" "$WARMUP" "http://127.0.0.1:$SM_PORT/page.html" "$SM_PID" >/dev/null
+say "==> 1 KiB page with --metrics-listen, scraped every second"
+( while sleep 1; do curl -fsS -o /dev/null "http://127.0.0.1:$SM_METRICS/metrics" || true; done ) &
+SCRAPER=$!
+BENCH_PIDS+=("$SCRAPER")
+for ((i = 1; i <= RUNS; i++)); do
+    measure static.metrics "$CONNS" "$DURATION" "http://127.0.0.1:$SM_PORT/page.html" "$SM_PID"
+done
+stop "$SCRAPER"
+R[static.scraped]=$(curl -fsS "http://127.0.0.1:$SM_METRICS/metrics" | awk '/^static_http_requests_total\{method="GET",status_class="2xx"\}/ { print $2 }')
+stop "$SM_PID"
 say "==> 100 KiB HTML with Accept-Encoding: gzip, keep-alive, $CONNS connections"
 S_ARTICLE=http://127.0.0.1:$S_PORT/article.html
 N_ARTICLE=http://127.0.0.1:$N_PORT/article.html
@@ -298,6 +321,9 @@ r_us=$(ratio "${R[static.small.us]:-}" "${R[nginx.small.us]:-}")
 row "CPU us/request, 1 KiB page (utime+stime)" "$(us static.small)" "$(us nginx.small)" "$r_us" "(info, lower is better)" "-"
 r_floor=$(ratio "${R[static.small.us]:-}" "${R[floor.small.us]:-}")
 row "  vs the fixed-response floor ($(us floor.small) us)" "$r_floor" "$(ratio "${R[nginx.small.us]:-}" "${R[floor.small.us]:-}")" "-" "static <= 1.10x floor" "$(at_most "$r_floor" 1.10)"
+r_metrics=$(ratio "${R[static.metrics.us]:-}" "${R[static.small.us]:-}")
+row "CPU us/request, 1 KiB, --metrics-listen + 1 scrape/s" "$(us static.metrics)" "-" "$r_metrics" "<= 1.03x without" "$(at_most "$r_metrics" 1.03)"
+row "  requests counted by the scraped instance" "${R[static.scraped]:-n/a}" "-" "-" "(info)" "-"
 r_gzip=$(ratio "${R[static.gzip.us]:-}" "${R[nginx.gzip.us]:-}")
 row "CPU us/request, 100 KiB HTML, gzip" "$(us static.gzip)" "$(us nginx.gzip)" "$r_gzip" "static <= 0.30x nginx" "$(at_most "$r_gzip" 0.30)"
 row "req/s, 100 KiB HTML, gzip" "$(fmt_rps static.gzip)$(mark static.gzip)" "$(fmt_rps nginx.gzip)$(mark nginx.gzip)" "$(ratio "${R[static.gzip.rps]:-}" "${R[nginx.gzip.rps]:-}")" "(info)" "-"

@@ -33,15 +33,10 @@ locals {
 
   site_containers = {
     for site, cfg in local.sites : site => merge(local.container_hardening, {
-      name      = "static"
-      image     = local.static_image
-      essential = true
-      portMappings = [{
-        name          = "http"
-        containerPort = var.container_port
-        protocol      = "tcp"
-        appProtocol   = "http"
-      }]
+      name         = "static"
+      image        = local.static_image
+      essential    = true
+      portMappings = local.port_mappings
       # Configuration is environment only; the image carries every site and the
       # task picks one by root and URL prefix, so /a/... works behind the ALB
       # without any path rewriting.
@@ -54,6 +49,7 @@ locals {
           { name = "STATIC_SHUTDOWN_GRACE", value = tostring(var.shutdown_grace_seconds) },
         ],
         var.static_workers == null ? [] : [{ name = "STATIC_WORKERS", value = tostring(var.static_workers) }],
+        var.metrics_port == null ? [] : [{ name = "STATIC_METRICS_LISTEN", value = "0.0.0.0:${var.metrics_port}" }],
         # The site's features (site_settings); absent keys keep the server's defaults.
         [for k, v in {
           STATIC_COMPRESS  = try(var.site_settings[site].compress ? "on" : "off", null)

@@ -50,3 +50,13 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 }
+
+locals {
+  # The container's ports: the service port (behind the ALB) and, when on, the metrics port,
+  # which no target group or listener ever uses (security_groups.tf opens it to the VPC only).
+  port_mappings = concat(
+    [{ name = "http", containerPort = var.container_port, protocol = "tcp", appProtocol = "http" }],
+    var.metrics_port == null ? [] : [{ name = "metrics", containerPort = var.metrics_port, protocol = "tcp", appProtocol = "http" }],
+  )
+  metrics_cidrs = var.metrics_port == null ? [] : coalesce(var.metrics_cidrs, [var.vpc_cidr])
+}

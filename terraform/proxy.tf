@@ -15,24 +15,21 @@ locals {
   ])
 
   proxy_container = merge(local.container_hardening, {
-    name      = "proxy"
-    image     = "${aws_ecr_repository.this["proxy"].repository_url}:${var.image_tag}"
-    essential = true
-    portMappings = [{
-      name          = "http"
-      containerPort = var.container_port
-      protocol      = "tcp"
-      appProtocol   = "http"
-    }]
+    name         = "proxy"
+    image        = "${aws_ecr_repository.this["proxy"].repository_url}:${var.image_tag}"
+    essential    = true
+    portMappings = local.port_mappings
     # Plain HTTP only: TLS ends at the ALB (the proxy opens its TLS listener
     # only when PROXY_CERT is set, and it is not).
-    environment = [
+    environment = concat([
       { name = "PROXY_LISTEN", value = "0.0.0.0:${var.container_port}" },
       { name = "PROXY_ROUTES", value = local.proxy_routes },
       { name = "PROXY_HEALTH_PATH", value = "/healthz" },
       { name = "PROXY_LOG_FORMAT", value = var.log_format },
       { name = "PROXY_SHUTDOWN_GRACE", value = tostring(var.shutdown_grace_seconds) },
-    ]
+      ],
+      var.metrics_port == null ? [] : [{ name = "PROXY_METRICS_LISTEN", value = "0.0.0.0:${var.metrics_port}" }],
+    )
     healthCheck = {
       command     = ["CMD", "/proxy", "health", "http://127.0.0.1:${var.container_port}/healthz"]
       interval    = 15

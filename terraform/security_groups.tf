@@ -156,3 +156,28 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_from_proxy" {
   to_port                      = var.container_port
   referenced_security_group_id = aws_security_group.proxy[0].id
 }
+
+# --- Metrics -----------------------------------------------------------------
+# Prometheus scrapes from inside the VPC (metrics_cidrs, the VPC CIDR by default);
+# the ALB's security group has no rule to this port and no target group uses it.
+resource "aws_vpc_security_group_ingress_rule" "tasks_metrics" {
+  for_each = toset(local.metrics_cidrs)
+
+  security_group_id = aws_security_group.tasks.id
+  description       = "Prometheus metrics from inside the VPC"
+  ip_protocol       = "tcp"
+  from_port         = var.metrics_port
+  to_port           = var.metrics_port
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_ingress_rule" "proxy_metrics" {
+  for_each = var.enable_proxy_service ? toset(local.metrics_cidrs) : toset([])
+
+  security_group_id = aws_security_group.proxy[0].id
+  description       = "Prometheus metrics from inside the VPC"
+  ip_protocol       = "tcp"
+  from_port         = var.metrics_port
+  to_port           = var.metrics_port
+  cidr_ipv4         = each.value
+}

@@ -218,6 +218,23 @@ variable "static_workers" {
   }
 }
 
+variable "metrics_port" {
+  description = "Port of the servers' Prometheus metrics (STATIC_METRICS_LISTEN / PROXY_METRICS_LISTEN), reachable from inside the VPC only (metrics_cidrs), never through the ALB. Null turns the listener off."
+  type        = number
+  default     = 9145
+
+  validation {
+    condition     = var.metrics_port == null ? true : (var.metrics_port >= 1024 && var.metrics_port <= 65535 && var.metrics_port != var.container_port)
+    error_message = "metrics_port must be between 1024 and 65535 and differ from container_port, or null."
+  }
+}
+
+variable "metrics_cidrs" {
+  description = "Who may scrape metrics_port: CIDRs inside the VPC (default: the whole VPC CIDR, where a Prometheus or an ADOT collector runs)."
+  type        = list(string)
+  default     = null
+}
+
 variable "site_settings" {
   description = <<-EOT
     Per-site features of the static server, keyed by site name (each optional):

@@ -96,6 +96,8 @@ pub struct ServerOptions {
     pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// Where Prometheus metrics are served (`--metrics-listen`); off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Help text for [`ServerOptions`]; `{P}` is replaced by the environment prefix. The first
@@ -105,16 +107,19 @@ pub const SERVER_OPTIONS_HELP: &str = "  --workers N             worker threads 
   --header-timeout DUR    time to receive a request head [env {P}_HEADER_TIMEOUT; default 10s]
   --idle-timeout DUR      keep-alive idle time [env {P}_IDLE_TIMEOUT; default 60s]
   --shutdown-grace DUR    time to finish requests after SIGTERM [env {P}_SHUTDOWN_GRACE; default 10s]
-  --log-format FORMAT     access log: combined, json or off [env {P}_LOG_FORMAT; default combined]";
+  --log-format FORMAT     access log: combined, json or off [env {P}_LOG_FORMAT; default combined]
+  --metrics-listen ADDR   serve Prometheus metrics at http://ADDR/metrics, on a listener of its
+                          own that must differ from the public ones [env {P}_METRICS_LISTEN; default off]";
 
 /// The flags of [`ServerOptions`] (without `--`) and the suffix of their environment variable.
-const SERVER_FLAGS: [(&str, &str); 6] = [
+const SERVER_FLAGS: [(&str, &str); 7] = [
     ("workers", "WORKERS"),
     ("max-connections", "MAX_CONNECTIONS"),
     ("header-timeout", "HEADER_TIMEOUT"),
     ("idle-timeout", "IDLE_TIMEOUT"),
     ("shutdown-grace", "SHUTDOWN_GRACE"),
     ("log-format", "LOG_FORMAT"),
+    ("metrics-listen", "METRICS_LISTEN"),
 ];
 
 impl ServerOptions {
@@ -133,6 +138,7 @@ impl ServerOptions {
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             log_format: LogFormat::Combined,
+            metrics_listen: None,
         };
         for (flag, var) in SERVER_FLAGS {
             let name = format!("{prefix}_{var}");
@@ -155,14 +161,39 @@ impl ServerOptions {
                 self.log_format = LogFormat::parse(value)
                     .ok_or_else(|| format!("unknown log format '{value}' (combined, json, off)"))?
             }
+            "metrics-listen" => self.metrics_listen = Some(parse_addr(value)?),
             _ => return Ok(false),
         }
         Ok(true)
     }
 
+    /// Refuses a metrics listener that would share a port with a public one: metrics are for
+    /// the operator's network, never for the clients (and binding it would fail later anyway).
+    pub fn check_metrics_apart(&self, public: &[SocketAddr]) -> Result<(), String> {
+        let Some(m) = self.metrics_listen else {
+            return Ok(());
+        };
+        // Port 0 asks the kernel for a free port: two of those never clash.
+        let clash = public.iter().any(|p| {
+            m.port() != 0
+                && p.port() == m.port()
+                && (p.ip() == m.ip() || p.ip().is_unspecified() || m.ip().is_unspecified())
+        });
+        if clash {
+            return Err(format!(
+                "--metrics-listen {m}: must not share a port with a public listener"
+            ));
+        }
+        Ok(())
+    }
+
     /// The event-loop settings, with the connection limit split over the workers and capped by
     /// the descriptors the process may open (two per proxied connection, plus headroom).
-    pub fn loop_config(&self, fds_per_connection: usize) -> LoopConfig {
+    pub fn loop_config(
+        &self,
+        fds_per_connection: usize,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> LoopConfig {
         let nofile = crate::sys::raise_nofile_limit().unwrap_or(1024) as usize;
         let by_fds = nofile.saturating_sub(64) / fds_per_connection.max(1);
         let total = self.max_connections.min(by_fds).max(1);
@@ -170,6 +201,7 @@ impl ServerOptions {
             max_connections: (total / self.workers.max(1)).max(1),
             shutdown_grace: self.shutdown_grace,
             log_format: self.log_format,
+            metrics,
         }
     }
 }
@@ -226,7 +258,7 @@ mod tests {
         assert!(!o.set("root", "/x").unwrap());
         assert!(ServerOptions::is_flag("idle-timeout"));
         assert!(!ServerOptions::is_flag("bogus"));
-        let cfg = o.loop_config(1);
+        let cfg = o.loop_config(1, std::sync::Arc::new(crate::metrics::Metrics::new("t", 1)));
         assert!(cfg.max_connections >= 1);
     }
 

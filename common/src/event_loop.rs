@@ -45,6 +45,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Poll, Registry, Token, Waker};
 
 use crate::log::{self, AccessLog, LogFormat};
+use crate::metrics::{Metrics, WorkerMetrics};
 
 /// Which of a connection's sockets an event or token is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +69,8 @@ pub struct Cx<'a> {
     /// The current `Date` header value.
     pub date: &'a [u8; 29],
     pub log: &'a mut AccessLog,
+    /// This worker's counters (see [`crate::metrics`]).
+    pub metrics: &'a WorkerMetrics,
     /// Shutdown has begun: finish what is in flight, start nothing new, keep nothing alive.
     pub draining: bool,
     slot: usize,
@@ -153,6 +156,8 @@ pub struct LoopConfig {
     /// How long in-flight exchanges may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// The counters, one set per worker (index = worker number).
+    pub metrics: Arc<Metrics>,
 }
 
 /// State shared between the signal thread and the workers.
@@ -230,7 +235,7 @@ where
                     .name(format!("worker-{index}"))
                     .spawn_scoped(scope, move || {
                         let service = make_service(index)?;
-                        Worker::new(poll, set, service, config.clone())?.run(control)
+                        Worker::new(poll, set, service, config.clone(), index)?.run(control)
                     })
             })
             .collect();
@@ -303,6 +308,7 @@ mod tests {
         let poll = Poll::new().unwrap();
         let mut log = AccessLog::new(LogFormat::Off);
         let mut generation = 0;
+        let metrics = crate::metrics::WorkerMetrics::default();
         let date = [b' '; 29];
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -314,6 +320,7 @@ mod tests {
                     now: Instant::now(),
                     date: &date,
                     log: &mut log,
+                    metrics: &metrics,
                     draining: false,
                     slot,
                     generation: &mut generation,

@@ -10,6 +10,7 @@
 //! - [`http`]: request-head parsing with limits and RFC 9112 framing rules, response heads,
 //!   canned errors, dates, statuses.
 //! - [`log`]: batched access log; [`cli`]: shared flags; [`health`]: the `health` subcommand.
+//! - [`metrics`]: per-worker Prometheus counters and the `--metrics-listen` endpoint.
 //! - [`sys`]: the only `unsafe` (reuseport, rlimits, sendfile, openat2, signal masks).
 
 pub mod buffer;
@@ -19,5 +20,6 @@ pub mod event_loop;
 pub mod health;
 pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod sys;
 pub mod transport;

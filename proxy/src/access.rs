@@ -1,8 +1,10 @@
-//! What the access log needs of a request, copied out of the read buffer when its head is
-//! parsed (the head leaves the buffer at once), and the line written when it is answered.
+//! What the access log and the request metrics need of a request, copied out of the read
+//! buffer when its head is parsed (the head leaves the buffer at once), and the line written
+//! (and the request counted) when it is answered.
 
 use std::net::IpAddr;
 use std::ops::Range;
+use std::time::Instant;
 
 use common::event_loop::Cx;
 use common::http::request::{RequestHead, Version};
@@ -18,12 +20,17 @@ pub struct LogInfo {
     user_agent: Option<Range<usize>>,
     /// `None` until a head was parsed (an unparsable request logs as `-`).
     version: Option<Version>,
+    /// For the metrics: the method's label index and when the head was complete.
+    method_index: usize,
+    started: Option<Instant>,
 }
 
 impl LogInfo {
-    pub fn capture(&mut self, head: &RequestHead, enabled: bool) {
+    pub fn capture(&mut self, head: &RequestHead, enabled: bool, now: Instant) {
         self.clear();
         self.version = Some(head.version);
+        self.method_index = common::metrics::method_index(head.method);
+        self.started = Some(now);
         if !enabled {
             return;
         }
@@ -46,6 +53,7 @@ impl LogInfo {
         self.referer = None;
         self.user_agent = None;
         self.version = None;
+        self.started = None;
     }
 
     /// Frees the buffer (an idle connection keeps no allocation).
@@ -63,6 +71,13 @@ impl LogInfo {
         bytes: u64,
         upstream: Option<&str>,
     ) {
+        // An answer to a head that was never parsed counts as method `other`.
+        let method = match self.version {
+            Some(_) => self.method_index,
+            None => common::metrics::METHODS.len() - 1,
+        };
+        let started = self.started.unwrap_or(cx.now);
+        cx.metrics.request(method, status, bytes, started);
         if !cx.log.is_enabled() {
             return;
         }

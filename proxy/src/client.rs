@@ -209,7 +209,7 @@ impl Conn {
                     return true;
                 }
             };
-            self.log.capture(&head, cx.log.is_enabled());
+            self.log.capture(&head, cx.log.is_enabled(), cx.now);
             let shared = &*p.shared;
             let context = plan::Context {
                 routes: &shared.config.routes,
@@ -330,6 +330,7 @@ impl Conn {
         match step {
             Step::Progress(progress) => Ok(progress),
             Step::Finished(done) => {
+                p.stats.upstream_response(p.worker, upstream, done.status);
                 let name = p.shared.config.routes.upstreams.get(upstream);
                 let name = name.map(|u| u.display.as_str());
                 self.log
@@ -340,6 +341,7 @@ impl Conn {
                 Ok(true)
             }
             Step::Upgraded(conn) => {
+                p.stats.upstream_response(p.worker, upstream, 101);
                 self.log_line(p, cx, 101, 0, Some(upstream));
                 self.state = State::Tunnel(Box::new(Tunnel::new(conn, cx.now)));
                 Ok(true)
@@ -369,6 +371,8 @@ impl Conn {
                 bytes,
                 close_delimited,
             } => {
+                // The upstream's response began (and was cut): it answered.
+                p.stats.upstream_response(p.worker, upstream, status);
                 self.log_line(p, cx, status, bytes, Some(upstream));
                 if close_delimited {
                     // The close itself would read as the end of a complete response.

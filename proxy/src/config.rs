@@ -254,6 +254,8 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         }
         None => None,
     };
+    let public: Vec<SocketAddr> = std::iter::once(listen).chain(tls_listen).collect();
+    server.check_metrics_apart(&public)?;
     let hsts = match raw.hsts.as_str() {
         "off" | "" => None,
         v if v.bytes().all(|b| (b' '..=b'~').contains(&b)) => Some(v.to_string()),

@@ -113,7 +113,7 @@ impl Connector {
                 }
                 Err(_) => {}
             }
-            p.ups.failed(id, &config.routes, &shared.resolver, cx.now);
+            p.upstream_failed(id, cx.now);
             self.attempts = self.attempts.saturating_add(1);
             if self.attempts >= self.max_attempts(p) {
                 return Err(Status::BAD_GATEWAY);
@@ -150,8 +150,7 @@ impl Connector {
     ) -> Result<UpstreamConn, Status> {
         let id = conn.id;
         conn.close(cx);
-        p.ups
-            .failed(id, &p.shared.config.routes, &p.shared.resolver, cx.now);
+        p.upstream_failed(id, cx.now);
         self.attempts = self.attempts.saturating_add(1);
         if self.attempts >= self.max_attempts(p) {
             return Err(if timed_out {
@@ -184,9 +183,8 @@ impl Connector {
         }
         self.lost += 1;
         if !reused {
+            p.upstream_failed(id, cx.now);
             let shared = p.shared.clone();
-            p.ups
-                .failed(id, &shared.config.routes, &shared.resolver, cx.now);
             if let Some(route) = shared.config.routes.routes.get(self.route) {
                 id = p.ups.pick(self.route, route, Some(id), cx.now);
             }

@@ -235,7 +235,7 @@ impl Exchange {
                     return Ok(Step::Progress(true));
                 }
                 Connect::Done => {
-                    p.ups.succeeded(up.id);
+                    p.upstream_connected(up.id);
                     let conn = self.up.take();
                     if let Some(conn) = conn {
                         self.ready(conn, plan, p, cx);

@@ -11,6 +11,7 @@
 //! - [`chunked`]: the strict streaming chunked decoder and encoder helpers.
 //! - [`framing`]: request/response framing decisions and the body pump.
 //! - [`pages`]: the responses the proxy writes itself (index, errors, HTTPS redirects).
+//! - [`x509`]: a certificate's notAfter, for the expiry metric.
 
 pub mod chunked;
 pub mod forward;
@@ -21,3 +22,4 @@ pub mod plan;
 pub mod response;
 pub mod routes;
 pub mod trust;
+pub mod x509;

@@ -9,6 +9,7 @@ mod connector;
 mod exchange;
 mod resolver;
 mod service;
+mod stats;
 mod stream;
 mod tls;
 mod tunnel;
@@ -17,7 +18,7 @@ mod upstream_conn;
 
 // The pure modules live in the library (`src/lib.rs`) so the fuzz targets can reach them;
 // importing them here keeps `crate::routes` etc. working for the binary's own modules.
-use proxy::{forward, framing, pages, plan, response, routes, trust};
+use proxy::{forward, framing, pages, plan, response, routes, trust, x509};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +83,21 @@ fn serve(config: config::Config) -> Result<(), String> {
     resolver
         .start(Duration::from_secs(2))
         .map_err(|e| format!("cannot start the resolver thread: {e}"))?;
-    let loop_config = config.server.loop_config(2);
+    let stats = Arc::new(stats::ProxyStats::new(&config.routes, workers));
+    if let Some(store) = &cert_store {
+        store.publish_expiry(stats.cert_not_after.clone());
+    }
+    let render = stats.clone();
+    let metrics = Arc::new(
+        common::metrics::Metrics::new("proxy", workers)
+            .with_extra(Box::new(move |out| render.render(out))),
+    );
+    if let Some(addr) = config.server.metrics_listen {
+        let bound = common::metrics::listen(addr, metrics.clone())
+            .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+        common::log::notice(format_args!("{NAME}: metrics on http://{bound}/metrics"));
+    }
+    let loop_config = config.server.loop_config(2, metrics);
     let shared = Arc::new(Shared {
         index_page: pages::index_page(&config.routes),
         config,
@@ -102,7 +117,7 @@ fn serve(config: config::Config) -> Result<(), String> {
     common::event_loop::run(
         listeners,
         loop_config,
-        |_| Ok(Proxy::new(shared.clone())),
+        |worker| Ok(Proxy::new(shared.clone(), stats.clone(), worker)),
         reload,
     )
     .map_err(|e| format!("worker failed: {e}"))?;

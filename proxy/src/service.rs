@@ -18,6 +18,7 @@ use crate::client::Conn;
 use crate::config::Config;
 use crate::plan::Scratch;
 use crate::resolver::Resolver;
+use crate::stats::ProxyStats;
 use crate::stream::{Io, Stream};
 use crate::tls::TlsStream;
 use crate::upstream::Upstreams;
@@ -50,16 +51,36 @@ pub struct Proxy {
     pub ups: Upstreams,
     /// Working space of request planning.
     pub scratch: Scratch,
+    pub stats: Arc<ProxyStats>,
+    /// This worker's index (its counters in `stats`).
+    pub worker: usize,
 }
 
 impl Proxy {
-    pub fn new(shared: Arc<Shared>) -> Proxy {
+    pub fn new(shared: Arc<Shared>, stats: Arc<ProxyStats>, worker: usize) -> Proxy {
         let ups = Upstreams::new(&shared.config.routes);
         Proxy {
             shared,
             ups,
             scratch: Scratch::default(),
+            stats,
+            worker,
         }
+    }
+
+    /// A connection attempt to upstream `id` failed: skip it for a while, look its name up
+    /// again, count it.
+    pub fn upstream_failed(&mut self, id: usize, now: Instant) {
+        let shared = &*self.shared;
+        self.ups
+            .failed(id, &shared.config.routes, &shared.resolver, now);
+        self.stats.connect_result(self.worker, id, false);
+    }
+
+    /// A connection to upstream `id` was established.
+    pub fn upstream_connected(&mut self, id: usize) {
+        self.ups.succeeded(id);
+        self.stats.connect_result(self.worker, id, true);
     }
 
     /// How upstream `id` is named in logs.

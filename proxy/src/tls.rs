@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use common::buffer::Buffer;
@@ -65,6 +66,8 @@ pub struct CertStore {
     current: RwLock<Arc<CertifiedKey>>,
     cert_path: PathBuf,
     key_path: PathBuf,
+    /// Where the served certificate's notAfter is published (the expiry metric).
+    expiry: RwLock<Option<Arc<AtomicU64>>>,
 }
 
 impl CertStore {
@@ -74,7 +77,29 @@ impl CertStore {
             current: RwLock::new(Arc::new(key)),
             cert_path,
             key_path,
+            expiry: RwLock::new(None),
         })
+    }
+
+    /// Publishes the certificate's notAfter into `gauge`, now and after every reload.
+    pub fn publish_expiry(&self, gauge: Arc<AtomicU64>) {
+        if let Ok(mut slot) = self.expiry.write() {
+            *slot = Some(gauge);
+        }
+        self.update_expiry();
+    }
+
+    fn update_expiry(&self) {
+        let not_after = self
+            .current
+            .read()
+            .ok()
+            .and_then(|key| key.cert.first().and_then(|c| crate::x509::not_after(c)));
+        if let Ok(slot) = self.expiry.read() {
+            if let Some(gauge) = slot.as_ref() {
+                gauge.store(not_after.unwrap_or(0), Ordering::Relaxed);
+            }
+        }
     }
 
     /// Re-reads the files; on any error the old certificate stays and the error is logged.
@@ -84,6 +109,7 @@ impl CertStore {
                 if let Ok(mut current) = self.current.write() {
                     *current = Arc::new(key);
                 }
+                self.update_expiry();
                 common::log::notice(format_args!(
                     "proxy: reloaded certificate {}",
                     self.cert_path.display()

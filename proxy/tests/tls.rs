@@ -367,3 +367,33 @@ fn https_upstream_truncation_is_never_a_complete_response() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The certificate's expiry is exported as a metric, from the certificate actually served.
+#[test]
+fn certificate_expiry_metric() {
+    let dir = pki("metrics");
+    let up = Upstream::echo();
+    let proxy = Proxy::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        dir.join("a.pem").to_str().unwrap(),
+        "--key",
+        dir.join("a.key").to_str().unwrap(),
+        "--route",
+        &format!("/a={}", up.url()),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let text = scrape(metrics_addr(&proxy)).text();
+    let not_after = sample(&text, "proxy_tls_certificate_not_after_seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // `openssl x509 -days 2`: two days from now, give or take the test's own duration.
+    assert!(
+        (now + 2 * 86_400 - 600..=now + 2 * 86_400 + 600).contains(&not_after),
+        "not_after {not_after}, now {now}:\n{text}"
+    );
+}

@@ -143,6 +143,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         }
     }
     let listen = cli::parse_addr(&listen)?;
+    server.check_metrics_apart(&[listen])?;
     let base_path = normalise_base_path(&base_path)?;
     if let Some(url) = health {
         let default = format!(

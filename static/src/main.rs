@@ -12,10 +12,12 @@ mod session;
 use static_server::{compress, conditional, headers, listing, mime, resolve};
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use common::cli;
 use common::event_loop::{self, LoopConfig};
 use common::http::request::Limits;
+use common::metrics::Metrics;
 
 use config::{Command, Config};
 
@@ -36,7 +38,8 @@ fn main() {
 }
 
 fn serve(config: Config) {
-    let loop_config: LoopConfig = config.server.loop_config(1);
+    let metrics = Arc::new(Metrics::new("static", config.server.workers));
+    let loop_config: LoopConfig = config.server.loop_config(1, metrics.clone());
     let listeners = event_loop::bind_listeners(&[config.listen], config.server.workers)
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen on {}: {e}", config.listen)));
     if let Some(addr) = listeners
@@ -50,6 +53,12 @@ fn serve(config: Config) {
             config.root.display(),
             config.server.workers
         ));
+    }
+    if let Some(addr) = config.server.metrics_listen {
+        let bound = common::metrics::listen(addr, metrics).unwrap_or_else(|e| {
+            cli::fail(NAME, format!("cannot listen on {addr} for metrics: {e}"))
+        });
+        common::log::notice(format_args!("{NAME}: metrics on http://{bound}/metrics"));
     }
     let make_service = |_worker: usize| {
         let files = files::Files::new(

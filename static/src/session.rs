@@ -379,6 +379,9 @@ impl StaticService {
                 keep_alive,
                 &mut conn.output,
             );
+            let method = common::metrics::method_index(head.method);
+            cx.metrics
+                .request(method, sent.status.code(), sent.body_bytes, cx.now);
             if cx.log.is_enabled() {
                 let date = *cx.date;
                 cx.log.record(
@@ -412,8 +415,11 @@ impl StaticService {
     }
 }
 
-/// Logs an answer to a request whose head could not be parsed (or never completed).
+/// Logs (and counts, method `other`) an answer to a request whose head could not be parsed
+/// (or never completed).
 fn log_unparsed(cx: &mut Cx, peer: IpAddr, status: u16, body_bytes: u64) {
+    let other = common::metrics::METHODS.len() - 1;
+    cx.metrics.request(other, status, body_bytes, cx.now);
     let date = *cx.date;
     cx.log.record(
         &date,

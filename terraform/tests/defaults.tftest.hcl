@@ -293,6 +293,7 @@ run "tasks_and_services" {
         STATIC_BASE_PATH      = "/${site}"
         STATIC_LOG_FORMAT     = "json"
         STATIC_SHUTDOWN_GRACE = "10"
+        STATIC_METRICS_LISTEN = "0.0.0.0:9145"
       }
     )])
     error_message = "Each site's container must be configured through its environment: own root and URL prefix."

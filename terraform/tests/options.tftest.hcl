@@ -79,7 +79,7 @@ run "site_settings_reach_the_static_server" {
   }
 
   assert {
-    condition = { for e in jsondecode(aws_ecs_task_definition.site["a"].container_definitions)[0].environment : e.name => e.value if startswith(e.name, "STATIC_") && !contains(["STATIC_LISTEN", "STATIC_ROOT", "STATIC_BASE_PATH", "STATIC_LOG_FORMAT", "STATIC_SHUTDOWN_GRACE"], e.name) } == {
+    condition = { for e in jsondecode(aws_ecs_task_definition.site["a"].container_definitions)[0].environment : e.name => e.value if startswith(e.name, "STATIC_") && !contains(["STATIC_LISTEN", "STATIC_ROOT", "STATIC_BASE_PATH", "STATIC_LOG_FORMAT", "STATIC_SHUTDOWN_GRACE", "STATIC_METRICS_LISTEN"], e.name) } == {
       STATIC_COMPRESS = "on"
       STATIC_HEADERS  = "/assets/*: Cache-Control: public, max-age=31536000, immutable\n*.html: Content-Security-Policy: default-src 'self'"
       STATIC_FALLBACK = "/index.html"
@@ -106,4 +106,49 @@ run "site_settings_are_checked" {
   }
 
   expect_failures = [var.site_settings]
+}
+
+run "metrics_inside_the_vpc_only" {
+  command = apply
+
+  assert {
+    condition = alltrue([for site in ["a", "b"] :
+      contains([for e in jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].environment : "${e.name}=${e.value}"], "STATIC_METRICS_LISTEN=0.0.0.0:9145") &&
+      contains([for p in jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].portMappings : p.containerPort], 9145)
+    ])
+    error_message = "Every site task must serve metrics on 9145 (STATIC_METRICS_LISTEN and a port mapping)."
+  }
+
+  assert {
+    condition     = [for r in aws_vpc_security_group_ingress_rule.tasks_metrics : r.cidr_ipv4] == [var.vpc_cidr] && alltrue([for r in aws_vpc_security_group_ingress_rule.tasks_metrics : r.from_port == 9145 && r.to_port == 9145])
+    error_message = "The metrics port must be open to the VPC CIDR only."
+  }
+
+  assert {
+    condition     = alltrue([for tg in aws_lb_target_group.site : tg.port == 8080]) && aws_vpc_security_group_egress_rule.alb_to_tasks.from_port == 8080 && aws_vpc_security_group_egress_rule.alb_to_tasks.to_port == 8080
+    error_message = "The ALB must never reach the metrics port: target groups and its egress stay on the container port."
+  }
+}
+
+run "metrics_can_be_turned_off" {
+  command = plan
+
+  variables {
+    metrics_port = null
+  }
+
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.tasks_metrics) == 0
+    error_message = "metrics_port = null must open no metrics port."
+  }
+}
+
+run "metrics_port_must_differ_from_the_service_port" {
+  command = plan
+
+  variables {
+    metrics_port = 8080
+  }
+
+  expect_failures = [var.metrics_port]
 }

@@ -21,7 +21,9 @@ pub use client::Client;
 pub use http::*;
 pub use json::parse_flat_json;
 pub use process::{bin, Lines, Running};
-pub use servers::{exchange, get, raw_until_close, run, start, Proxy, Server};
+pub use servers::{
+    exchange, get, metrics_addr, raw_until_close, run, sample, scrape, start, Proxy, Server,
+};
 pub use site::{checksum, pattern, Site, SECRET};
 pub use upstream::{serve_echo, Upstream};
 

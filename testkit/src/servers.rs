@@ -209,3 +209,31 @@ pub fn raw_until_close(proxy: &Proxy, raw: &[u8]) -> Vec<u8> {
     let _ = s.read_to_end(&mut out);
     out
 }
+
+/// The metrics listener a server announced (`NAME: metrics on http://ADDR/metrics`).
+pub fn metrics_addr(process: &Running) -> SocketAddr {
+    let line = process
+        .stderr
+        .wait_for(TIMEOUT, |l| l.contains(": metrics on http://"));
+    let addr = line
+        .rsplit_once("http://")
+        .and_then(|(_, rest)| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("bad metrics line {line:?}"));
+    addr.parse().expect("a socket address")
+}
+
+/// `GET /metrics` from a metrics listener: the response.
+pub fn scrape(addr: SocketAddr) -> Response {
+    let mut s = TcpStream::connect(addr).expect("connect to the metrics listener");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\n\r\n")
+        .unwrap();
+    read_response(&mut BufReader::new(s), false).expect("a metrics response")
+}
+
+/// The value of one sample (`name{labels} value`, exactly as rendered) in a scrape, or 0.
+pub fn sample(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}

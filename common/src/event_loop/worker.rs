@@ -6,6 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mio::event::Event;
@@ -18,6 +19,7 @@ use super::{
 };
 use crate::http::date::DateCache;
 use crate::log::{self, AccessLog};
+use crate::metrics::{Metrics, WorkerMetrics};
 
 pub(super) struct Worker<S: Service> {
     poll: Poll,
@@ -31,9 +33,17 @@ pub(super) struct Worker<S: Service> {
     live: usize,
     accept_paused: bool,
     date: DateCache,
+    parts: CxParts,
+}
+
+/// What every [`Cx`] of this worker lends out.
+pub(super) struct CxParts {
     log: AccessLog,
     /// The last upstream-token generation handed out.
     generation: usize,
+    metrics: Arc<Metrics>,
+    /// This worker's index in `metrics.workers`.
+    index: usize,
 }
 
 impl<S: Service> Worker<S> {
@@ -42,6 +52,7 @@ impl<S: Service> Worker<S> {
         set: Vec<std::net::TcpListener>,
         service: S,
         config: LoopConfig,
+        index: usize,
     ) -> io::Result<Self> {
         let mut listeners = Vec::new();
         for (i, std_listener) in set.into_iter().enumerate() {
@@ -58,7 +69,12 @@ impl<S: Service> Worker<S> {
             poll,
             listeners,
             service,
-            log: AccessLog::new(config.log_format),
+            parts: CxParts {
+                log: AccessLog::new(config.log_format),
+                generation: 0,
+                metrics: config.metrics.clone(),
+                index,
+            },
             config,
             slots: Vec::new(),
             free: Vec::new(),
@@ -66,7 +82,6 @@ impl<S: Service> Worker<S> {
             live: 0,
             accept_paused: false,
             date: DateCache::new(),
-            generation: 0,
         })
     }
 
@@ -119,7 +134,7 @@ impl<S: Service> Worker<S> {
                     };
             }
             self.free.append(&mut self.freed_this_turn);
-            self.log.flush();
+            self.parts.log.flush();
             if let Some(deadline) = drain_deadline {
                 if self.live == 0 || now >= deadline {
                     if self.live > 0 {
@@ -129,32 +144,41 @@ impl<S: Service> Worker<S> {
                         ));
                     }
                     self.close_all(now, &date);
-                    self.log.flush();
+                    self.parts.log.flush();
                     return Ok(());
                 }
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn cx<'a>(
         registry: &'a Registry,
-        log: &'a mut AccessLog,
-        generation: &'a mut usize,
+        parts: &'a mut CxParts,
         now: Instant,
         date: &'a [u8; 29],
         draining: bool,
         slot: usize,
     ) -> Cx<'a> {
+        let metrics = parts
+            .metrics
+            .workers
+            .get(parts.index)
+            .unwrap_or(&parts.metrics.workers[0]);
         Cx {
             registry,
             now,
             date,
-            log,
+            log: &mut parts.log,
+            metrics,
             draining,
             slot,
-            generation,
+            generation: &mut parts.generation,
         }
+    }
+
+    fn worker_metrics(&self) -> &WorkerMetrics {
+        let all = &self.parts.metrics.workers;
+        all.get(self.parts.index).unwrap_or(&all[0])
     }
 
     fn dispatch(
@@ -176,8 +200,7 @@ impl<S: Service> Worker<S> {
         };
         let mut cx = Self::cx(
             self.poll.registry(),
-            &mut self.log,
-            &mut self.generation,
+            &mut self.parts,
             now,
             date,
             draining,
@@ -192,8 +215,7 @@ impl<S: Service> Worker<S> {
         if let Some(conn) = self.slots.get_mut(slot).and_then(Option::take) {
             let mut cx = Self::cx(
                 self.poll.registry(),
-                &mut self.log,
-                &mut self.generation,
+                &mut self.parts,
                 now,
                 date,
                 draining,
@@ -203,6 +225,7 @@ impl<S: Service> Worker<S> {
             self.freed_this_turn.push(slot);
             self.live -= 1;
             OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+            self.worker_metrics().closed();
         }
     }
 
@@ -219,8 +242,7 @@ impl<S: Service> Worker<S> {
             if let Some(conn) = self.slots[slot].as_mut() {
                 let mut cx = Self::cx(
                     self.poll.registry(),
-                    &mut self.log,
-                    &mut self.generation,
+                    &mut self.parts,
                     now,
                     date,
                     draining,
@@ -296,8 +318,7 @@ impl<S: Service> Worker<S> {
         };
         let mut cx = Self::cx(
             self.poll.registry(),
-            &mut self.log,
-            &mut self.generation,
+            &mut self.parts,
             now,
             date,
             false,
@@ -308,6 +329,7 @@ impl<S: Service> Worker<S> {
                 self.slots[slot] = Some(conn);
                 self.live += 1;
                 OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+                self.worker_metrics().accepted();
             }
             None => self.free.push(slot),
         }
