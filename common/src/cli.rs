@@ -108,8 +108,7 @@ pub const SERVER_OPTIONS_HELP: &str = "  --workers N             worker threads 
   --idle-timeout DUR      keep-alive idle time [env {P}_IDLE_TIMEOUT; default 60s]
   --shutdown-grace DUR    time to finish requests after SIGTERM [env {P}_SHUTDOWN_GRACE; default 10s]
   --log-format FORMAT     access log: combined, json or off [env {P}_LOG_FORMAT; default combined]
-  --metrics-listen ADDR   serve Prometheus metrics at http://ADDR/metrics, on a listener of its
-                          own that must differ from the public ones [env {P}_METRICS_LISTEN; default off]";
+  --metrics-listen ADDR   Prometheus metrics at http://ADDR/metrics, never a public port [env {P}_METRICS_LISTEN; default off]";
 
 /// The flags of [`ServerOptions`] (without `--`) and the suffix of their environment variable.
 const SERVER_FLAGS: [(&str, &str); 7] = [

@@ -138,16 +138,23 @@ fn tls_get(tls: &mut Tls, path: &str) -> Response {
 }
 
 fn start_tls_proxy(dir: &Path, route: &str) -> Proxy {
-    Proxy::start(&[
+    start_tls_proxy_with(dir, route, &[])
+}
+
+fn start_tls_proxy_with(dir: &Path, route: &str, extra: &[&str]) -> Proxy {
+    let (cert, key) = (dir.join("a.pem"), dir.join("a.key"));
+    let mut args = vec![
         "--tls-listen",
         "127.0.0.1:0",
         "--cert",
-        dir.join("a.pem").to_str().unwrap(),
+        cert.to_str().unwrap(),
         "--key",
-        dir.join("a.key").to_str().unwrap(),
+        key.to_str().unwrap(),
         "--route",
         route,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Proxy::start(&args)
 }
 
 #[test]
@@ -373,18 +380,8 @@ fn https_upstream_truncation_is_never_a_complete_response() {
 fn certificate_expiry_metric() {
     let dir = pki("metrics");
     let up = Upstream::echo();
-    let proxy = Proxy::start(&[
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--cert",
-        dir.join("a.pem").to_str().unwrap(),
-        "--key",
-        dir.join("a.key").to_str().unwrap(),
-        "--route",
-        &format!("/a={}", up.url()),
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ]);
+    let route = format!("/a={}", up.url());
+    let proxy = start_tls_proxy_with(&dir, &route, &["--metrics-listen", "127.0.0.1:0"]);
     let text = scrape(metrics_addr(&proxy)).text();
     let not_after = sample(&text, "proxy_tls_certificate_not_after_seconds");
     let now = std::time::SystemTime::now()
