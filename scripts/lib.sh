@@ -15,6 +15,21 @@ MUSL_RELEASE_DIR="$REPO/target/$MUSL_TARGET/release"
 if [[ -z "${CC_x86_64_unknown_linux_musl:-}" ]] && command -v musl-gcc >/dev/null 2>&1; then
     export CC_x86_64_unknown_linux_musl=musl-gcc
 fi
+# arm64 (Graviton): Debian's aarch64 cross compiler builds ring's C code and links; Rust's
+# aarch64 musl target brings its own musl, so the result is static all the same.
+if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
+    export CC_aarch64_unknown_linux_musl="${CC_aarch64_unknown_linux_musl:-aarch64-linux-gnu-gcc}"
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER:-aarch64-linux-gnu-gcc}"
+fi
+
+# musl_target ARCH: the Rust target of an image architecture (amd64, arm64).
+musl_target() {
+    case $1 in
+        amd64) echo x86_64-unknown-linux-musl ;;
+        arm64) echo aarch64-unknown-linux-musl ;;
+        *) return 1 ;;
+    esac
+}
 
 # Keep HEALTHCHECK when podman/podman-compose build images (OCI format drops it).
 export BUILDAH_FORMAT="${BUILDAH_FORMAT:-docker}"

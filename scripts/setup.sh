@@ -36,6 +36,9 @@ if [[ $minimal != 1 ]]; then
     # scan and million-request memory check; util-linux for unshare (upstream move test).
     pkgs+=(jq nginx-light haproxy wrk chromium slowhttptest fonts-dejavu-core procps
            testssl.sh nghttp2-client util-linux)
+    # arm64 images: the aarch64 cross compiler (ring's C code, the link) and qemu-user to
+    # run the result in the container suite.
+    pkgs+=(gcc-aarch64-linux-gnu qemu-user)
     if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
         pkgs+=(python3-venv)
     fi
@@ -82,10 +85,15 @@ fi
 
 # --- Rust ------------------------------------------------------------------------
 if have rustup; then
-    if ! rustup target list --installed | grep -qx "$MUSL_TARGET"; then
-        log "rustup target add $MUSL_TARGET"
-        rustup target add "$MUSL_TARGET"
-    fi
+    targets=("$MUSL_TARGET")
+    [[ $minimal != 1 ]] && targets+=(aarch64-unknown-linux-musl)
+    installed_targets=$(rustup target list --installed)
+    for t in "${targets[@]}"; do
+        if ! grep -qx "$t" <<<"$installed_targets"; then
+            log "rustup target add $t"
+            rustup target add "$t"
+        fi
+    done
     if [[ $minimal != 1 ]]; then
         installed=$(rustup component list --installed)
         for c in clippy rustfmt; do

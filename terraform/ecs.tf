@@ -96,7 +96,7 @@ resource "aws_ecs_task_definition" "site" {
 
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64" # the binaries are x86_64-unknown-linux-musl
+    cpu_architecture        = var.cpu_architecture # the image's manifest list has both
   }
 
   container_definitions = jsonencode([local.site_containers[each.key]])

@@ -142,7 +142,7 @@ resource "aws_ecs_task_definition" "proxy" {
 
   runtime_platform {
     operating_system_family = "LINUX"
-    cpu_architecture        = "X86_64"
+    cpu_architecture        = var.cpu_architecture
   }
 
   container_definitions = jsonencode([local.proxy_container])

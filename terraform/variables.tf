@@ -218,6 +218,17 @@ variable "static_workers" {
   }
 }
 
+variable "cpu_architecture" {
+  description = "Fargate CPU architecture of the tasks: ARM64 (Graviton, about 20% cheaper per vCPU-hour) or X86_64. The pipeline pushes one manifest list per image with both."
+  type        = string
+  default     = "ARM64"
+
+  validation {
+    condition     = contains(["ARM64", "X86_64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be ARM64 or X86_64."
+  }
+}
+
 variable "metrics_port" {
   description = "Port of the servers' Prometheus metrics (STATIC_METRICS_LISTEN / PROXY_METRICS_LISTEN), reachable from inside the VPC only (metrics_cidrs), never through the ALB. Null turns the listener off."
   type        = number

@@ -250,6 +250,11 @@ run "tasks_and_services" {
   command = apply
 
   assert {
+    condition     = alltrue([for td in aws_ecs_task_definition.site : one(td.runtime_platform).cpu_architecture == "ARM64" && one(td.runtime_platform).operating_system_family == "LINUX"])
+    error_message = "Tasks must run on Graviton (ARM64) by default."
+  }
+
+  assert {
     condition     = one(aws_ecs_cluster.this.setting).name == "containerInsights" && one(aws_ecs_cluster.this.setting).value == "enabled"
     error_message = "Container Insights must be enabled on the cluster."
   }

@@ -152,3 +152,16 @@ run "metrics_port_must_differ_from_the_service_port" {
 
   expect_failures = [var.metrics_port]
 }
+
+run "arm64_by_default_x86_on_request" {
+  command = plan
+
+  variables {
+    cpu_architecture = "X86_64"
+  }
+
+  assert {
+    condition     = alltrue([for td in aws_ecs_task_definition.site : one(td.runtime_platform).cpu_architecture == "X86_64"])
+    error_message = "cpu_architecture must reach every site task definition."
+  }
+}

@@ -7,6 +7,8 @@
 #   - HEALTHCHECK, image size, non-root user, read-only root fs, quick clean
 #     stop with exit code 0 on SIGTERM
 #   - the proxy image: size, and routing to a static container by name
+#   - arm64: cross-built binaries run under qemu-user (a page, gzip, a proxied
+#     route), linux/arm64 images and the multi-arch manifest lists
 # Prints "container: N passed, M failed".
 set -uo pipefail
 # shellcheck source=../../scripts/lib.sh
@@ -21,10 +23,14 @@ STOP_MAX=5                           # seconds; podman's SIGKILL comes after 10
 tag="frontline-ct-$$"
 containers=()
 networks=()
+arm_pids=()
 tmp=$(mktemp -d)
+tmp_arm=$tmp
+version=$(workspace_version)
 
 cleanup() {
-    local c n
+    local c n p
+    for p in "${arm_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
     for n in "${networks[@]}"; do podman network rm -f "$n" >/dev/null 2>&1; done
     rm -rf "$tmp"
@@ -215,6 +221,51 @@ if bash scripts/build.sh --images proxy; then
     check "static behind it: SIGTERM stop is quick, exit 0" stops_cleanly "$tag-web"
 else
     fail "build proxy binary + image"
+fi
+
+
+# --- arm64 (Graviton) ---------------------------------------------------------------
+# Cross-built with Debian's aarch64 compiler, run here under qemu-user; the images are
+# FROM scratch with a COPY only, so building them for linux/arm64 needs no emulation.
+echo "--- arm64: binaries under qemu-user, images, manifest list"
+t_build=$(now)
+if bash scripts/build.sh --images --arch all; then
+    pass "build amd64 + arm64 binaries and images ($(since "$t_build")s)"
+    abin=$REPO/target/aarch64-unknown-linux-musl/release
+    check "arm64 binaries are static AArch64 ELF files" bash -c "
+        for b in static proxy; do
+            is_static=\$(readelf -lW '$abin/'\$b | grep -c INTERP); machine=\$(readelf -h '$abin/'\$b | grep Machine)
+            echo \"\$b: \$machine\"; [[ \$is_static == 0 && \$machine == *AArch64* ]] || exit 1
+        done"
+    if have qemu-aarch64; then
+        sp=$(free_port)
+        qemu-aarch64 "$abin/static" --listen "127.0.0.1:$sp" --root html --workers 1 --log-format off \
+            >"$tmp_arm/static.log" 2>&1 &
+        arm_pids+=($!)
+        pp=$(free_port)
+        qemu-aarch64 "$abin/proxy" --listen "127.0.0.1:$pp" --route "/s=http://127.0.0.1:$sp" \
+            --workers 1 --log-format off >"$tmp_arm/proxy.log" 2>&1 &
+        arm_pids+=($!)
+        wait_for_http "http://127.0.0.1:$sp/" 20 || true
+        wait_for_http "http://127.0.0.1:$pp/healthz" 20 || true
+        check "arm64 static under qemu serves Site A" body_has "http://127.0.0.1:$sp/a/" "<title>Site A</title>"
+        check "arm64 static under qemu compresses" bash -c "
+            curl -fsS -H 'Accept-Encoding: gzip' -D - -o /dev/null http://127.0.0.1:$sp/ | grep -qi '^content-encoding: gzip'"
+        check "arm64 proxy under qemu routes to it" body_has "http://127.0.0.1:$pp/s/b/" "<title>Site B</title>"
+    else
+        fail "qemu-aarch64 is installed (scripts/setup.sh installs qemu-user)"
+    fi
+    for img in static proxy; do
+        check "$img:$version-arm64 is a linux/arm64 image" bash -c "
+            [[ \$(podman image inspect $img:$version-arm64 --format '{{.Os}}/{{.Architecture}}') == linux/arm64 ]]"
+        check "$img:$version-multiarch lists amd64 and arm64" bash -c "
+            archs=\$(podman manifest inspect $img:$version-multiarch | grep -o '\"architecture\": *\"[a-z0-9]*\"' | sort | tr -d ' \n')
+            echo \"\$archs\"; [[ \$archs == '\"architecture\":\"amd64\"\"architecture\":\"arm64\"' ]]"
+    done
+    check "static arm64 image < 1 MiB" image_size_below "static:$version-arm64" "$STATIC_MAX"
+    check "proxy arm64 image < 2.5 MiB" image_size_below "proxy:$version-arm64" "$PROXY_MAX"
+else
+    fail "build amd64 + arm64 binaries and images"
 fi
 
 summary container

@@ -139,9 +139,19 @@ def main() -> int:
     check("both images are pushed to ECR tagged with ${CI_COMMIT_SHA}",
           "Containerfile.$${img}" in push_cmds and "for img in static proxy" in push_cmds
           and re.search(r"push \S*:\$\{CI_COMMIT_SHA\}", push_cmds) is not None)
+    check("each image is a manifest list of linux/amd64 and linux/arm64",
+          "--platform \"linux/$${arch}\"" in push_cmds and "for arch in amd64 arm64" in push_cmds
+          and "manifest push --all" in push_cmds
+          and "--arch all" in "\n".join(commands(by_name.get("binaries", {}))))
+    conc = doc.get("concurrency")
+    check("deploys are serialised per branch (concurrency limit 1)",
+          isinstance(conc, dict) and conc.get("limit") == 1 and "CI_COMMIT_BRANCH" in str(conc.get("group", "")),
+          f"concurrency: {conc}")
     wait = by_name.get("wait-stable", {})
     check("the deploy waits for aws ecs wait services-stable",
           any("aws ecs wait services-stable" in c for c in commands(wait)))
+    check("services are waited for and described 10 at a time (AWS's limit; up to 11 services)",
+          all("xargs -n 10" in c for c in commands(wait) if "services-stable" in c or "describe-services" in c))
     check("the smoke test requests / and every smoke_test_urls output (/a/, /b/) expecting 200",
           any("smoke_test_urls" in c for c in commands(apply))
           and any("smoke_urls" in c for c in commands(smoke)) and any("= 200" in c for c in commands(smoke))
