@@ -61,7 +61,11 @@ resource "aws_lb_target_group" "site" {
   #checkov:skip=CKV_AWS_378:TLS terminates at the ALB; the hop to the tasks stays inside the VPC's private subnets and the static server speaks plain HTTP.
   for_each = local.sites
 
-  name             = "${var.name}-${each.key}"
+  # A prefix (AWS allows 6 characters) and create-before-destroy: a change that
+  # forces a new target group (port, protocol) creates it first and moves the
+  # listener rule, where a fixed name would fail with DuplicateTargetGroupName
+  # and the old group, in use, could not be deleted (ResourceInUse).
+  name_prefix      = "${substr(each.key, 0, 5)}-"
   port             = var.container_port
   protocol         = "HTTP"
   protocol_version = "HTTP1"
@@ -85,6 +89,10 @@ resource "aws_lb_target_group" "site" {
   }
 
   tags = { Name = "${var.name}-${each.key}", Site = each.key }
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # --- Listeners ---------------------------------------------------------------
@@ -188,4 +196,8 @@ resource "aws_lb_listener_rule" "site" {
   }
 
   tags = { Name = "${var.name}-${each.key}", Site = each.key }
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }

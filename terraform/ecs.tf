@@ -101,6 +101,10 @@ resource "aws_ecs_task_definition" "site" {
 
   container_definitions = jsonencode([local.site_containers[each.key]])
 
+  # Keep old revisions registered when a new one replaces them: the deployment
+  # circuit breaker rolls back to the previous revision, which must still exist.
+  skip_destroy = true
+
   tags = { Site = each.key }
 
   lifecycle {

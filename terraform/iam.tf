@@ -14,9 +14,10 @@ locals {
     [for g in aws_cloudwatch_log_group.proxy : g.arn],
   )
 
-  # Only ECS tasks of this account and region may assume the task roles
-  # (confused-deputy protection).
-  ecs_tasks_trust_policy = jsonencode({
+  # The task role: only ECS tasks of this account and region may assume it
+  # (confused-deputy protection, as AWS documents for task IAM roles: the
+  # aws:SourceAccount and aws:SourceArn conditions).
+  task_role_trust_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Sid       = "EcsTasksOfThisAccount"
@@ -29,6 +30,20 @@ locals {
       }
     }]
   })
+
+  # The execution role: AWS's documentation for the task execution role gives
+  # this trust policy without conditions (the ECS and Fargate agents assume it,
+  # and the source-ARN conditions are documented for task roles only), so only
+  # what is documented.
+  execution_role_trust_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "EcsTasks"
+      Effect    = "Allow"
+      Principal = { Service = "ecs-tasks.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
 }
 
 # --- Execution role ----------------------------------------------------------
@@ -36,7 +51,7 @@ locals {
 resource "aws_iam_role" "execution" {
   name                 = "${var.name}-ecs-execution"
   description          = "ECS agent for ${var.name}: pull images from its ECR repositories, write to its log groups"
-  assume_role_policy   = local.ecs_tasks_trust_policy
+  assume_role_policy   = local.execution_role_trust_policy
   max_session_duration = 3600
 }
 
@@ -83,7 +98,7 @@ resource "aws_iam_role_policy" "execution" {
 resource "aws_iam_role" "task" {
   name                 = "${var.name}-ecs-task"
   description          = "Runtime role of the ${var.name} containers; intentionally without permissions"
-  assume_role_policy   = local.ecs_tasks_trust_policy
+  assume_role_policy   = local.task_role_trust_policy
   max_session_duration = 3600
 }
 
@@ -118,11 +133,22 @@ resource "aws_iam_role_policy" "flow_logs" {
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid      = "WriteFlowLogGroup"
-      Effect   = "Allow"
-      Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-      Resource = [aws_cloudwatch_log_group.flow_logs[0].arn, "${aws_cloudwatch_log_group.flow_logs[0].arn}:*"]
-    }]
+    Statement = [
+      {
+        Sid      = "WriteFlowLogGroup"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = [aws_cloudwatch_log_group.flow_logs[0].arn, "${aws_cloudwatch_log_group.flow_logs[0].arn}:*"]
+      },
+      {
+        # The flow-log service checks the group exists with DescribeLogGroups
+        # (AWS's documented flow-logs policy); the action lists groups by
+        # prefix, so it is scoped to this account's groups of this region.
+        Sid      = "FindFlowLogGroup"
+        Effect   = "Allow"
+        Action   = ["logs:DescribeLogGroups"]
+        Resource = ["arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:*"]
+      },
+    ]
   })
 }

@@ -89,7 +89,7 @@ resource "aws_service_discovery_service" "site" {
 resource "aws_lb_target_group" "proxy" {
   count = var.enable_proxy_service ? 1 : 0
 
-  name                 = "${var.name}-proxy"
+  name_prefix          = "proxy-" # see the site target groups in alb.tf
   port                 = var.container_port
   protocol             = "HTTP"
   protocol_version     = "HTTP1"
@@ -110,6 +110,10 @@ resource "aws_lb_target_group" "proxy" {
   }
 
   tags = { Name = "${var.name}-proxy" }
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_lb_listener" "proxy" {
@@ -146,6 +150,9 @@ resource "aws_ecs_task_definition" "proxy" {
   }
 
   container_definitions = jsonencode([local.proxy_container])
+
+  # As for the sites: a circuit-breaker rollback needs the previous revision.
+  skip_destroy = true
 }
 
 resource "aws_ecs_service" "proxy" {

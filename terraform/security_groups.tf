@@ -1,9 +1,12 @@
 # Security groups form a chain: internet -> ALB (80/443) -> tasks (container
 # port only, from the ALB's group only). Rules are separate resources so each
-# one has its own description and can be tested on its own.
+# one has its own description and can be tested on its own. Groups are named by
+# prefix and replaced create-before-destroy: a change that forces a new group
+# (its description, say) creates the new one first, where a fixed name would
+# fail with InvalidGroup.Duplicate.
 
 resource "aws_security_group" "alb" {
-  name        = "${var.name}-alb"
+  name_prefix = "${var.name}-alb-"
   description = "Public ALB of ${var.name}: HTTP/HTTPS from the internet, out only to the service tasks"
   vpc_id      = aws_vpc.this.id
 
@@ -15,7 +18,7 @@ resource "aws_security_group" "alb" {
 }
 
 resource "aws_security_group" "tasks" {
-  name        = "${var.name}-tasks"
+  name_prefix = "${var.name}-tasks-"
   description = "ECS tasks of ${var.name}: container port from the ALB only, HTTPS out for ECR and CloudWatch Logs"
   vpc_id      = aws_vpc.this.id
 
@@ -91,7 +94,7 @@ resource "aws_vpc_security_group_egress_rule" "tasks_https" {
 resource "aws_security_group" "proxy" {
   count = var.enable_proxy_service ? 1 : 0
 
-  name        = "${var.name}-proxy"
+  name_prefix = "${var.name}-proxy-"
   description = "Proxy tasks of ${var.name}: container port from the ALB, out to the site tasks and HTTPS"
   vpc_id      = aws_vpc.this.id
 

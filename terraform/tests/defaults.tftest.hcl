@@ -250,6 +250,11 @@ run "tasks_and_services" {
   command = apply
 
   assert {
+    condition     = alltrue([for td in aws_ecs_task_definition.site : td.skip_destroy])
+    error_message = "Replaced task definition revisions must stay registered (skip_destroy), so a circuit-breaker rollback has a target."
+  }
+
+  assert {
     condition     = alltrue([for td in aws_ecs_task_definition.site : one(td.runtime_platform).cpu_architecture == "ARM64" && one(td.runtime_platform).operating_system_family == "LINUX"])
     error_message = "Tasks must run on Graviton (ARM64) by default."
   }
@@ -406,12 +411,24 @@ run "iam_least_privilege" {
       jsondecode(aws_iam_role.task.assume_role_policy).Statement[0].Principal.Service == "ecs-tasks.amazonaws.com" &&
       jsondecode(aws_iam_role.task.assume_role_policy).Statement[0].Condition.StringEquals["aws:SourceAccount"] == "123456789012"
     )
-    error_message = "Only ECS tasks of this account may assume the task roles."
+    error_message = "Only ECS tasks of this account may assume the task role."
   }
 
   assert {
-    condition     = toset([for s in jsondecode(aws_iam_role_policy.flow_logs[0].policy).Statement : s.Resource[0]]) == toset([aws_cloudwatch_log_group.flow_logs[0].arn])
-    error_message = "The flow-logs role may only write to the flow-log group."
+    condition = (
+      jsondecode(aws_iam_role.execution.assume_role_policy).Statement[0].Principal.Service == "ecs-tasks.amazonaws.com" &&
+      !can(jsondecode(aws_iam_role.execution.assume_role_policy).Statement[0].Condition)
+    )
+    error_message = "The execution role's trust policy must be the one AWS documents (no source conditions)."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(aws_iam_role_policy.flow_logs[0].policy).Statement :
+      s.Sid == "WriteFlowLogGroup" ? s.Resource[0] == aws_cloudwatch_log_group.flow_logs[0].arn :
+      s.Sid == "FindFlowLogGroup" ? s.Action == ["logs:DescribeLogGroups"] :
+      false
+    ])
+    error_message = "The flow-logs role may only write to the flow-log group (and find it with DescribeLogGroups)."
   }
 }
 

@@ -20,6 +20,8 @@ import boto3
 REGION = "us-east-1"
 NAME = "frontline"
 PORT = 8080
+METRICS_PORT = 9145
+VPC_CIDR = "10.40.0.0/16"  # the default vpc_cidr
 
 results: list[tuple[bool, str]] = []
 
@@ -200,17 +202,24 @@ def applied(endpoint: str, outputs: dict, tfvars: dict) -> None:
           f"env: {penv}")
 
     # --- security groups -------------------------------------------------------------
-    sgs = {g["GroupName"]: g for g in ec2.describe_security_groups(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]}
+    # Named by prefix (create-before-destroy): found by their Name tag.
+    sgs = {t["Value"]: g for g in ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+        for t in g.get("Tags", []) if t["Key"] == "Name"}
     alb_sg, task_sg, proxy_sg = (sgs.get(f"{NAME}-{k}", {}) for k in ("alb", "tasks", "proxy"))
 
     def only_from_groups(sg: dict, groups: list) -> bool:
-        """All ingress is the container port, from exactly these groups, no CIDR."""
-        perms = sg.get("IpPermissions", [])
+        """All ingress is the container port, from exactly these groups, no CIDR (the metrics
+        port, open to the VPC CIDR, is checked on its own)."""
+        perms = [p for p in sg.get("IpPermissions", []) if p.get("FromPort") != METRICS_PORT]
         return (bool(perms) and all(p.get("FromPort") == PORT and p.get("ToPort") == PORT and not p.get("IpRanges")
                                     for p in perms)
                 and sorted(g["GroupId"] for p in perms for g in p.get("UserIdGroupPairs", [])) == sorted(groups))
 
+    metrics_perms = [p for p in task_sg.get("IpPermissions", []) if p.get("FromPort") == METRICS_PORT]
+    check("site task group opens the metrics port to the VPC CIDR only",
+          len(metrics_perms) == 1 and [r["CidrIp"] for r in metrics_perms[0].get("IpRanges", [])] == [VPC_CIDR]
+          and not metrics_perms[0].get("UserIdGroupPairs"), f"{metrics_perms}")
     check("site task group admits only the container port, from the ALB's and the proxy's groups",
           only_from_groups(task_sg, [alb_sg.get("GroupId"), proxy_sg.get("GroupId")]),
           f"ingress: {task_sg.get('IpPermissions')}")
@@ -247,8 +256,9 @@ def destroyed(endpoint: str) -> None:
     ecs = client(endpoint, "ecs")
     clusters = ecs.describe_clusters(clusters=[NAME])["clusters"]
     check("no active ECS cluster left", all(c["status"] != "ACTIVE" for c in clusters), f"{clusters}")
-    active_tds = ecs.list_task_definitions(familyPrefix=NAME, status="ACTIVE")["taskDefinitionArns"]
-    check("no active task definition left", active_tds == [], f"{active_tds}")
+    # Task definitions are not checked here: with skip_destroy terraform leaves revisions
+    # registered (a circuit-breaker rollback needs the previous one), and moto's own handling
+    # of them on destroy is not AWS's; terraform test asserts skip_destroy itself.
     repos = client(endpoint, "ecr").describe_repositories()["repositories"]
     check("no ECR repository left", repos == [], f"{[r['repositoryName'] for r in repos]}")
     groups = client(endpoint, "logs").describe_log_groups()["logGroups"]
