@@ -3,52 +3,36 @@
 #
 # Conventions: the server under test runs pinned to $SERVER_CPU, the load generator to
 # $CLIENT_CPU (taskset); every process started here goes through `spawn`, is recorded in
-# BENCH_PIDS and is stopped by the EXIT trap; every wrk run is bounded by -d and `timeout`.
+# SPAWN_PIDS (scripts/lib.sh) and is stopped by the EXIT trap; every wrk run is bounded by -d and `timeout`.
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$BENCH_DIR/.." && pwd)"
+# shellcheck source=../scripts/lib.sh
+source "$BENCH_DIR/../scripts/lib.sh" # REPO, say/note/die/have, spawn/stop_pid, free_port
 
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 WRK_THREADS=${WRK_THREADS:-1}
 WRK_TIMEOUT=${WRK_TIMEOUT:-5s}
-BASE_PORT=${BASE_PORT:-18400}
 CLK_TCK=$(getconf CLK_TCK)
 
-BENCH_PIDS=()
 BENCH_TMP=""
 KNOWN_PIDS=()            # other processes of ours busy during runs (the proxy's upstream)
 declare -A R=()          # results: R[server.metric]=value
-_used_ports=" "
-
-say()  { printf '%s\n' "$*" >&2; }
-note() { printf '  .. %s\n' "$*" >&2; }
-die()  { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
-have() { command -v "$1" >/dev/null 2>&1; }
 
 bench_cleanup() {
-    local pid
-    for pid in "${BENCH_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for _ in $(seq 30); do
-        local alive=0
-        for pid in "${BENCH_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.1
-    done
-    for pid in "${BENCH_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    for pid in "${BENCH_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    BENCH_PIDS=()
+    cleanup_spawned
     if [[ -n $BENCH_TMP && -d $BENCH_TMP && ${KEEP_TMP:-0} != 1 ]]; then rm -rf "$BENCH_TMP"; fi
 }
 
 bench_init() {
     local tag=$1
-    for t in wrk taskset curl timeout ss; do have "$t" || die "$t is missing"; done
+    for t in wrk taskset curl timeout ss python3; do have "$t" || die "$t is missing"; done
     local ncpu
     ncpu=$(nproc --all)
     ((SERVER_CPU < ncpu && CLIENT_CPU < ncpu)) || die "need CPUs $SERVER_CPU and $CLIENT_CPU (have $ncpu)"
     BENCH_TMP=$(mktemp -d "/tmp/bench-$tag.XXXXXX")
     chmod 755 "$BENCH_TMP" # nginx/haproxy workers run as nobody
+    SPAWN_DIR=$BENCH_TMP
     trap bench_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
@@ -56,36 +40,11 @@ bench_init() {
     trap 'exit 141' PIPE # output piped to a reader that went away: still clean up
 }
 
-# pick_port VAR: sets VAR to a TCP port on 127.0.0.1 that nothing listens on and that this run
-# has not handed out yet (not in a subshell: the list of handed-out ports must persist).
-pick_port() {
-    local p=$BASE_PORT
-    while [[ $_used_ports == *" $p "* ]] || ss -Htln "sport = :$p" | grep -q .; do p=$((p + 1)); done
-    _used_ports+="$p "
-    printf -v "$1" '%s' "$p"
-}
+# pick_port VAR: sets VAR to a free port (free_port; not in a subshell, so VAR persists).
+pick_port() { printf -v "$1" '%s' "$(free_port)"; }
 
-# spawn CPU NAME CMD...: runs CMD pinned to CPU in the background (stdout/stderr to
-# $BENCH_TMP/NAME.{out,err}); sets SPAWNED to its pid. taskset execs, so the pid is CMD's.
-spawn() {
-    local cpu=$1 name=$2
-    shift 2
-    taskset -c "$cpu" "$@" >"$BENCH_TMP/$name.out" 2>"$BENCH_TMP/$name.err" </dev/null &
-    SPAWNED=$!
-    BENCH_PIDS+=("$SPAWNED")
-}
-
-# stop PID: TERM, wait up to 3 s, KILL.
-stop() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    local keep=() p
-    for p in "${BENCH_PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    BENCH_PIDS=("${keep[@]}")
-}
+# stop PID: TERM, wait up to 3 s, KILL (stop_pid without its status).
+stop() { stop_pid "$1" || true; }
 
 # wait_http URL [curl args...]: until it answers 2xx (10 s at most).
 wait_http() {
@@ -350,7 +309,7 @@ idle_rss() {
     local curl_args=()
     while [[ $1 != -- ]]; do curl_args+=("$1"); shift; done
     shift
-    spawn "$SERVER_CPU" "$name" "$@"
+    spawn_on "$SERVER_CPU" "$name" "$@"
     local pid=$SPAWNED
     wait_http "$url" "${curl_args[@]}"
     printf -v "$var" '%s' "$(proc_kb "$pid" VmRSS)"

@@ -35,7 +35,7 @@
 # Environment (defaults): DURATION=10s CONNS=64 (1 KiB page, keep-alive, plain and HTTPS),
 # BIG_DURATION=10s BIG_CONNS=4 (64 MiB body), WARMUP=3s, RUNS=2, IMAGE=proxy,
 # PROXY_BUFFERING=on, HAPROXY_SPLICE=0 (1: option splice-response), PROXY_WAIT=0,
-# SERVER_CPU=0, CLIENT_CPU=1, BASE_PORT=18400, KEEP_TMP=0.
+# SERVER_CPU=0, CLIENT_CPU=1, KEEP_TMP=0.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -120,7 +120,7 @@ CURL_TLS=(--cacert "$PKI/ca.pem")
 
 # ---- processes ---------------------------------------------------------------------------
 pick_port U_PORT
-spawn "$CLIENT_CPU" upstream "$UPSTREAM_BIN" --listen "127.0.0.1:$U_PORT" --root "$ROOT" \
+spawn_on "$CLIENT_CPU" upstream "$UPSTREAM_BIN" --listen "127.0.0.1:$U_PORT" --root "$ROOT" \
     --workers 1 --log-format off
 U_PID=$SPAWNED
 KNOWN_PIDS=("$U_PID") # its CPU is expected, not a disturbance
@@ -128,12 +128,12 @@ wait_http "http://127.0.0.1:$U_PORT/page.html"
 
 if ((HAVE_PROXY)); then
     pick_port P_PORT
-    spawn "$SERVER_CPU" proxy-plain "$PROXY_BIN" --listen "127.0.0.1:$P_PORT" \
+    spawn_on "$SERVER_CPU" proxy-plain "$PROXY_BIN" --listen "127.0.0.1:$P_PORT" \
         --route "/=http://127.0.0.1:$U_PORT" --workers 1 --log-format off
     P_PID=$SPAWNED
     pick_port PT_PLAIN
     pick_port PT_PORT
-    spawn "$SERVER_CPU" proxy-tls "$PROXY_BIN" --listen "127.0.0.1:$PT_PLAIN" \
+    spawn_on "$SERVER_CPU" proxy-tls "$PROXY_BIN" --listen "127.0.0.1:$PT_PLAIN" \
         --tls-listen "127.0.0.1:$PT_PORT" --cert "$PKI/chain.pem" --key "$PKI/leaf.key" \
         --route "/=http://127.0.0.1:$U_PORT" --workers 1 --log-format off
     PT_PID=$SPAWNED
@@ -194,7 +194,7 @@ http {
 EOF
 "$NGINX" -t -q -p "$NDIR" -c "$NDIR/nginx.conf" -e "$NDIR/error.log" 2>"$NDIR/test.err" ||
     { cat "$NDIR/test.err" >&2; die "nginx config test failed"; }
-spawn "$SERVER_CPU" nginx "$NGINX" -p "$NDIR" -c "$NDIR/nginx.conf" -e "$NDIR/error.log"
+spawn_on "$SERVER_CPU" nginx "$NGINX" -p "$NDIR" -c "$NDIR/nginx.conf" -e "$NDIR/error.log"
 N_PID=$SPAWNED
 N_WORKER=$(child_of "$N_PID")
 
@@ -232,7 +232,7 @@ backend up
 EOF
 "$HAPROXY" -c -q -f "$HDIR/haproxy.cfg" >"$HDIR/check.log" 2>&1 ||
     { cat "$HDIR/check.log" >&2; die "haproxy config check failed"; }
-spawn "$SERVER_CPU" haproxy "$HAPROXY" -db -f "$HDIR/haproxy.cfg"
+spawn_on "$SERVER_CPU" haproxy "$HAPROXY" -db -f "$HDIR/haproxy.cfg"
 H_PID=$SPAWNED
 
 wait_http "http://127.0.0.1:$N_PORT/page.html"
@@ -290,7 +290,7 @@ done
 # request costs a mio server that does nothing else, measured the same way.
 FLOOR_BIN=$(build_floor)
 pick_port F_PORT
-spawn "$SERVER_CPU" floor "$FLOOR_BIN" "127.0.0.1:$F_PORT"
+spawn_on "$SERVER_CPU" floor "$FLOOR_BIN" "127.0.0.1:$F_PORT"
 F_PID=$SPAWNED
 wait_http "http://127.0.0.1:$F_PORT/page.html"
 run_wrk "$CONNS" "$WARMUP" "http://127.0.0.1:$F_PORT/page.html" "$F_PID" >/dev/null

@@ -36,7 +36,7 @@
 #
 # Environment (defaults): DURATION=10s CONNS=64 (1 KiB page and 100 KiB gzip page, keep-alive), BIG_DURATION=10s
 # BIG_CONNS=4 (64 MiB file), WARMUP=3s, RUNS=2, LOGS=1, IMAGE=static, SERVER_CPU=0,
-# CLIENT_CPU=1, WRK_THREADS=1, BASE_PORT=18400, KEEP_TMP=0 (1 keeps the temp dir).
+# CLIENT_CPU=1, WRK_THREADS=1, KEEP_TMP=0 (1 keeps the temp dir).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -102,7 +102,7 @@ BIG_SIZE=$(stat -c %s "$ROOT/big.bin")
 # start_static LOGFORMAT: sets S_PID, S_PORT.
 start_static() {
     pick_port S_PORT
-    spawn "$SERVER_CPU" "static-$1" "$BIN" --listen "127.0.0.1:$S_PORT" --root "$ROOT" \
+    spawn_on "$SERVER_CPU" "static-$1" "$BIN" --listen "127.0.0.1:$S_PORT" --root "$ROOT" \
         --workers 1 --log-format "$1"
     S_PID=$SPAWNED
     wait_http "http://127.0.0.1:$S_PORT/page.html"
@@ -157,7 +157,7 @@ http {
 EOF
     "$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/test.err" ||
         { cat "$dir/test.err" "$dir/error.log" >&2 2>/dev/null; die "nginx config test failed"; }
-    spawn "$SERVER_CPU" "nginx-$1" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+    spawn_on "$SERVER_CPU" "nginx-$1" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
     N_PID=$SPAWNED
     N_WORKER=$(child_of "$N_PID")
     wait_http "http://127.0.0.1:$N_PORT/page.html"
@@ -202,7 +202,7 @@ run_wrk "$BIG_CONNS" "$WARMUP" "$N_BIG" "$N_WORKER" >/dev/null
 # server can spend per request, measured the same way.
 FLOOR_BIN=$(build_floor)
 pick_port F_PORT
-spawn "$SERVER_CPU" floor "$FLOOR_BIN" "127.0.0.1:$F_PORT"
+spawn_on "$SERVER_CPU" floor "$FLOOR_BIN" "127.0.0.1:$F_PORT"
 F_PID=$SPAWNED
 wait_http "http://127.0.0.1:$F_PORT/page.html"
 F_PAGE=http://127.0.0.1:$F_PORT/page.html
@@ -220,7 +220,7 @@ stop "$F_PID"
 # every second, against the instance without a listener above.
 pick_port SM_PORT
 pick_port SM_METRICS
-spawn "$SERVER_CPU" static-metrics "$BIN" --listen "127.0.0.1:$SM_PORT" --root "$ROOT" \
+spawn_on "$SERVER_CPU" static-metrics "$BIN" --listen "127.0.0.1:$SM_PORT" --root "$ROOT" \
     --workers 1 --log-format off --metrics-listen "127.0.0.1:$SM_METRICS"
 SM_PID=$SPAWNED
 wait_http "http://127.0.0.1:$SM_PORT/page.html"
@@ -229,7 +229,7 @@ run_wrk "$CONNS" "$WARMUP" "http://127.0.0.1:$SM_PORT/page.html" "$SM_PID" >/dev
 say "==> 1 KiB page with --metrics-listen, scraped every second"
 ( while sleep 1; do curl -fsS -o /dev/null "http://127.0.0.1:$SM_METRICS/metrics" || true; done ) &
 SCRAPER=$!
-BENCH_PIDS+=("$SCRAPER")
+SPAWN_PIDS+=("$SCRAPER")
 for ((i = 1; i <= RUNS; i++)); do
     measure static.metrics "$CONNS" "$DURATION" "http://127.0.0.1:$SM_PORT/page.html" "$SM_PID"
 done

@@ -78,3 +78,8 @@ output "private_subnet_ids" {
   description = "Private subnets the tasks run in."
   value       = aws_subnet.private[*].id
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the CloudWatch alarms: subscribe chat or paging to it."
+  value       = aws_sns_topic.alarms.arn
+}

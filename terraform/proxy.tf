@@ -174,6 +174,15 @@ resource "aws_ecs_service" "proxy" {
     rollback = true
   }
 
+  # A deployment that trips the service's 5xx-rate or unhealthy-hosts alarm is
+  # rolled back too (alarms.tf): the circuit breaker only sees tasks that fail
+  # to start, not a version that starts and then answers errors.
+  alarms {
+    alarm_names = local.deployment_alarm_names["proxy"]
+    enable      = true
+    rollback    = true
+  }
+
   network_configuration {
     subnets          = aws_subnet.private[*].id
     security_groups  = [aws_security_group.proxy[0].id]

@@ -218,6 +218,24 @@ variable "static_workers" {
   }
 }
 
+variable "alarm_emails" {
+  description = "Addresses subscribed to the alarms' SNS topic (each confirms by email). Other subscribers (chat, paging) can subscribe to the topic_arn output."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_5xx_percent" {
+  description = "Alarm (and roll a deployment back) when more than this percent of a service's responses are target 5xx, in 3 of 5 minutes."
+  type        = number
+  default     = 5
+}
+
+variable "alarm_latency_p99_seconds" {
+  description = "Alarm when a service's p99 target response time exceeds this, in 3 of 5 minutes."
+  type        = number
+  default     = 1
+}
+
 variable "cpu_architecture" {
   description = "Fargate CPU architecture of the tasks: ARM64 (Graviton, about 20% cheaper per vCPU-hour) or X86_64. The pipeline pushes one manifest list per image with both."
   type        = string

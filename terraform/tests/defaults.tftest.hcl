@@ -250,6 +250,27 @@ run "tasks_and_services" {
   command = apply
 
   assert {
+    condition = alltrue(flatten([for k in ["a", "b"] : [
+      for a in [aws_cloudwatch_metric_alarm.five_xx_rate[k], aws_cloudwatch_metric_alarm.unhealthy_hosts[k], aws_cloudwatch_metric_alarm.latency_p99[k], aws_cloudwatch_metric_alarm.below_desired[k]] :
+      a.alarm_actions == toset([aws_sns_topic.alarms.arn])
+    ]]))
+    error_message = "Every service must have its 5xx-rate, unhealthy-hosts, p99-latency and below-desired alarms, notifying the SNS topic."
+  }
+
+  assert {
+    condition = alltrue([for k in ["a", "b"] :
+      one(aws_ecs_service.site[k].alarms).enable && one(aws_ecs_service.site[k].alarms).rollback &&
+      one(aws_ecs_service.site[k].alarms).alarm_names == toset([aws_cloudwatch_metric_alarm.five_xx_rate[k].alarm_name, aws_cloudwatch_metric_alarm.unhealthy_hosts[k].alarm_name])
+    ])
+    error_message = "A deployment that trips its service's 5xx or unhealthy-hosts alarm must roll back."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.unhealthy_hosts["a"].dimensions["TargetGroup"] == aws_lb_target_group.site["a"].arn_suffix && aws_sns_topic.alarms.kms_master_key_id == "alias/aws/sns"
+    error_message = "Alarms must watch the service's own target group; the topic must be encrypted."
+  }
+
+  assert {
     condition     = alltrue([for td in aws_ecs_task_definition.site : td.skip_destroy])
     error_message = "Replaced task definition revisions must stay registered (skip_destroy), so a circuit-breaker rollback has a target."
   }

@@ -3,73 +3,33 @@
 # shellcheck shell=bash
 #
 # Conventions
-# - Every process is started through `spawn` (or a start_* wrapper), recorded in ADV_PIDS and
-#   stopped by the EXIT trap (TERM, then KILL after 3 s). Only those pids are ever signalled.
+# - Built on scripts/lib.sh (output, checks, spawn/stop_pid/cleanup_spawned, free_port). Every
+#   process is started through `spawn` (or a start_* wrapper) and stopped by the EXIT trap
+#   (TERM, then KILL after 3 s). Only those pids are ever signalled.
 # - Everything listens on and connects to loopback addresses only; every load is bounded by a
 #   count or a duration and by `timeout`.
 # - `ulimit` changes happen only inside the subshell that execs the server (`spawn_limited`).
-# - Each check prints one line "  PASS name: figures" or "  FAIL name: figures"; the script
+# - Each check prints one line "  ok   name: figures" or "  FAIL name: figures"; the script
 #   ends with "NAME: N passed, M failed" and exits non-zero when anything failed.
 # - ADV_MODE=fast|full (run.sh sets it; `--full` on a script's command line does too). Fast is
 #   the CI size, full the size the issue asks for; both run every check for real.
 # - Figures also go to $ADV_REPORT (a file run.sh collects into RESULTS.md) when it is set.
 
 ADV_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$ADV_DIR/../.." && pwd)"
+# shellcheck source=../../scripts/lib.sh
+source "$ADV_DIR/../../scripts/lib.sh"
 ADV_PY="python3 $ADV_DIR/helpers/adv.py"
 ADV_MODE=${ADV_MODE:-fast}
 ADV_BIN=${ADV_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release}
-ADV_PIDS=()
 ADV_TMP=""
 ADV_NAME=""
-ADV_PASSED=0
-ADV_FAILED=0
 
-say() { printf '%s\n' "$*"; }
-note() { printf '  .. %s\n' "$*"; }
-have() { command -v "$1" >/dev/null 2>&1; }
 full() { [[ $ADV_MODE == full ]]; }
 
-# pass NAME FIGURES / fail NAME FIGURES [DETAILS]
-pass() {
-    ADV_PASSED=$((ADV_PASSED + 1))
-    printf '  PASS %s: %s\n' "$1" "$2"
-    report "- PASS **$1**: $2"
-}
-fail() {
-    ADV_FAILED=$((ADV_FAILED + 1))
-    printf '  FAIL %s: %s\n' "$1" "$2"
-    report "- FAIL **$1**: $2"
-    if [[ -n ${3:-} ]]; then printf '%s\n' "$3" | head -n 30 | sed 's/^/       /'; fi
-}
-# verdict NAME OK(0|1) FIGURES [DETAILS]
-verdict() {
-    if [[ $2 == 0 ]]; then pass "$1" "$3"; else fail "$1" "$3" "${4:-}"; fi
-}
-report() {
-    if [[ -n ${ADV_REPORT:-} ]]; then printf '%s\n' "$*" >>"$ADV_REPORT"; fi
-}
-
-adv_summary() {
-    printf '%s: %d passed, %d failed\n' "$ADV_NAME" "$ADV_PASSED" "$ADV_FAILED"
-    ((ADV_FAILED == 0))
-}
+adv_summary() { summary "$ADV_NAME"; }
 
 adv_cleanup() {
-    local pid alive
-    for pid in "${ADV_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for _ in $(seq 30); do
-        alive=0
-        for pid in "${ADV_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.1
-    done
-    for pid in "${ADV_PIDS[@]}"; do
-        kill -CONT "$pid" 2>/dev/null || true
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    for pid in "${ADV_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    ADV_PIDS=()
+    cleanup_spawned
     if [[ -n $ADV_TMP && -d $ADV_TMP && ${KEEP_TMP:-0} != 1 ]]; then rm -rf "$ADV_TMP"; fi
 }
 
@@ -92,6 +52,7 @@ adv_init() {
     done
     ADV_TMP=$(mktemp -d "/tmp/adv-$ADV_NAME.XXXXXX")
     chmod 755 "$ADV_TMP"
+    SPAWN_DIR=$ADV_TMP
     trap adv_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
@@ -102,17 +63,6 @@ adv_init() {
         (cd "$REPO" && cargo build --release -q -p static-server -p proxy) || exit 1
     fi
     say "$ADV_NAME ($ADV_MODE mode)"
-}
-
-# spawn NAME CMD...: runs CMD in the background, stdout/stderr to $ADV_TMP/NAME.{out,err}
-# (stdout to $ADV_STDOUT instead when that is set, e.g. /dev/null for an access log); sets
-# SPAWNED to its pid.
-spawn() {
-    local name=$1
-    shift
-    "$@" >"${ADV_STDOUT:-$ADV_TMP/$name.out}" 2>"$ADV_TMP/$name.err" </dev/null &
-    SPAWNED=$!
-    ADV_PIDS+=("$SPAWNED")
 }
 
 # spawn_limited NAME NOFILE CMD...: like spawn, with soft and hard `ulimit -n` set to NOFILE
@@ -180,30 +130,6 @@ start_upstream() {
     spawn "$name" python3 "$ADV_DIR/helpers/adv.py" "$kind" "$addr"
     wait_for_line "$ADV_TMP/$name.err" "^$kind: listening on " 10 >/dev/null || {
         say "upstream $name did not start:"; cat "$ADV_TMP/$name.err"; return 1; }
-}
-
-# stop_pid PID [GRACE_S]: TERM, wait, KILL; returns the exit status.
-stop_pid() {
-    local pid=$1 grace=${2:-3} i rc=0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < grace * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || rc=$?
-    return "$rc"
-}
-
-# free_port: a TCP port free on 127.0.0.1 (and ::1) right now.
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-    try:
-        t = socket.socket(socket.AF_INET6); t.bind(("::1", port)); t.close()
-    except OSError:
-        s.close(); continue
-    s.close(); print(port); break
-EOF
 }
 
 # rss_kib PID: current VmRSS in KiB.

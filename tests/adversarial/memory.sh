@@ -124,7 +124,7 @@ idle() {
 }
 
 # --- static ---------------------------------------------------------------------------------
-ADV_STDOUT=/dev/null start_static static "$site" || exit 1
+SPAWN_STDOUT=/dev/null start_static static "$site" || exit 1
 load static "$SPAWNED" "$ADDR"
 stop_pid "$SPAWNED" >/dev/null
 hard=$(ulimit -Hn)
@@ -133,9 +133,9 @@ idle static "$SPAWNED" "$ADDR" "$IDLE"
 stop_pid "$SPAWNED" >/dev/null
 
 # --- proxy ----------------------------------------------------------------------------------
-ADV_STDOUT=/dev/null start_static upstream "$site" --log-format off || exit 1
+SPAWN_STDOUT=/dev/null start_static upstream "$site" --log-format off || exit 1
 up_pid=$SPAWNED up=$ADDR
-ADV_STDOUT=/dev/null start_proxy proxy --route "/=http://$up" || exit 1
+SPAWN_STDOUT=/dev/null start_proxy proxy --route "/=http://$up" || exit 1
 load proxy "$SPAWNED" "$ADDR" "$up_pid"
 stop_pid "$SPAWNED" >/dev/null
 # Try to raise the hard limit for the proxy (root with CAP_SYS_RESOURCE can).

@@ -69,7 +69,7 @@ echo "--- $COMPOSE up -d"
 stack_down
 for port in 8080 8443; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        fail "port $port is free" "something else listens on $port: $(ss -ltnp "sport = :$port" 2>/dev/null | tail -n +2)"
+        fail "port $port is free" "" "something else listens on $port: $(ss -ltnp "sport = :$port" 2>/dev/null | tail -n +2)"
         summary compose; exit 1
     fi
 done
@@ -81,7 +81,7 @@ for _ in $(seq 1 100); do
     sleep 0.3
 done
 if ((up_ok)); then pass "stack answers on $HTTPS ($(since "$t0")s)"; else
-    fail "stack answers on $HTTPS" "$(for s in web-a web-b proxy; do echo "== $s"; podman logs --tail 15 "$(ctr $s)" 2>&1; done)"
+    fail "stack answers on $HTTPS" "" "$(for s in web-a web-b proxy; do echo "== $s"; podman logs --tail 15 "$(ctr $s)" 2>&1; done)"
 fi
 for s in web-a web-b proxy; do check "$s: HEALTHCHECK healthy" healthy "$s"; done
 
@@ -186,7 +186,7 @@ if quiet bash scripts/dev-cert.sh --force --quiet && podman kill --signal HUP "$
         sleep 0.2
     done
     if ((reloaded)); then pass "SIGHUP: the proxy serves the new certificate"; else
-        fail "SIGHUP: the proxy serves the new certificate" "served: $(served_fingerprint); file: $(file_fingerprint)"; fi
+        fail "SIGHUP: the proxy serves the new certificate" "" "served: $(served_fingerprint); file: $(file_fingerprint)"; fi
     check "SIGHUP: https /a/ still works" body_has "$HTTPS/a/" "<title>Site A</title>"
 else
     fail "SIGHUP: new certificate + podman kill --signal HUP"
@@ -238,7 +238,7 @@ t0=$(now)
 if newcomer >"$tmp/up.log" 2>&1; then
     pass "scripts/up.sh brought the stack up ($(since "$t0")s)"
 else
-    fail "scripts/up.sh brought the stack up" "$(tail -n 40 "$tmp/up.log")"
+    fail "scripts/up.sh brought the stack up" "" "$(tail -n 40 "$tmp/up.log")"
 fi
 check "the fake docker is first on the PATH" bash -c "[[ \$(PATH='$fake':\$PATH command -v docker) == '$fake/docker' ]]"
 check "it chose podman" grep -q 'container engine: podman' "$tmp/up.log"

@@ -136,7 +136,7 @@ echo "--- the baked image: podman run -p PORT:8080 static"
 p0=$(free_port)
 run_ctr "$tag-baked" --read-only --cap-drop ALL -p "127.0.0.1:$p0:8080" static:latest
 if wait_for_http "http://127.0.0.1:$p0/" 20; then pass "baked image answers on :$p0"; else
-    fail "baked image answers on :$p0" "$(podman logs "$tag-baked" 2>&1 | tail -n 20)"; fi
+    fail "baked image answers on :$p0" "" "$(podman logs "$tag-baked" 2>&1 | tail -n 20)"; fi
 check "baked: / is the landing page" body_has "http://127.0.0.1:$p0/" "Tiny, fast, <span>hardened</span>"
 check "baked: /style.css is text/css" header_has "http://127.0.0.1:$p0/style.css" '^content-type: text/css'
 check "baked: /a/ is Site A" body_has "http://127.0.0.1:$p0/a/" "<title>Site A</title>"
@@ -162,7 +162,7 @@ run_ctr "$tag-a" --read-only --cap-drop ALL -p "127.0.0.1:$pa:8080" -v "$REPO/ht
 run_ctr "$tag-b" --read-only --cap-drop ALL -p "127.0.0.1:$pb:8080" -v "$tmp/b:/html:ro,Z" static:latest
 for c in "$tag-a:$pa" "$tag-b:$pb"; do
     if wait_for_http "http://127.0.0.1:${c#*:}/" 20; then pass "${c%%:*} answers on :${c#*:}"; else
-        fail "${c%%:*} answers on :${c#*:}" "$(podman logs "${c%%:*}" 2>&1 | tail -n 20)"; fi
+        fail "${c%%:*} answers on :${c#*:}" "" "$(podman logs "${c%%:*}" 2>&1 | tail -n 20)"; fi
 done
 check "site A at / on :$pa" body_has "http://127.0.0.1:$pa/" "<title>Site A</title>"
 check "site B at / on :$pb" body_has "http://127.0.0.1:$pb/" "<title>Site B</title>"
@@ -205,7 +205,7 @@ if bash scripts/build.sh --images proxy; then
     run_ctr "$tag-proxy" --read-only --cap-drop ALL --network "$net" -p "127.0.0.1:$pp:8080" \
         -e PROXY_ROUTES="/s=http://web:8080" proxy:latest
     if wait_for_http "http://127.0.0.1:$pp/healthz" 20; then pass "proxy container answers on :$pp"; else
-        fail "proxy container answers on :$pp" "$(podman logs "$tag-proxy" 2>&1 | tail -n 20)"; fi
+        fail "proxy container answers on :$pp" "" "$(podman logs "$tag-proxy" 2>&1 | tail -n 20)"; fi
     check "proxy: /healthz is 200" status_is "http://127.0.0.1:$pp/healthz" 200
     # Right after a container joins a network, aardvark-dns may not answer for
     # its name yet (the proxy then answers 502 once): allow a few seconds.

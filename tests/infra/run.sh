@@ -20,7 +20,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=../../scripts/lib.sh
+source "$HERE/../../scripts/lib.sh" # REPO, pass/fail/summary, note
+
 TF_DIR="$REPO/terraform"
 VENV="${INFRA_VENV:-$REPO/.venv}"
 PY="$VENV/bin/python"
@@ -40,9 +42,6 @@ else
     B='' G='' R='' Y='' N=''
 fi
 
-PASSED=0
-FAILED=0
-FAILED_NAMES=()
 T0=$(date +%s)
 
 SECTION_T0=$T0
@@ -54,12 +53,6 @@ section() {
     SECTION_T0=$now
     printf '\n%s== %s ==%s\n' "$B" "$*" "$N"
 }
-pass() { PASSED=$((PASSED + 1)); printf '  %sok%s   %s\n' "$G" "$N" "$1"; }
-fail() {
-    FAILED=$((FAILED + 1)); FAILED_NAMES+=("$1")
-    printf '  %sFAIL%s %s\n' "$R" "$N" "$1"
-}
-note() { printf '  %s--%s   %s\n' "$Y" "$N" "$*"; }
 # show_tail FILE: the end of a log, indented, after a failure.
 show_tail() { tail -n "${2:-40}" "$1" | sed 's/^/       /'; }
 # step NAME LOG CMD...: runs CMD with its output in LOG; pass/fail by exit code.
@@ -82,11 +75,8 @@ add_counts() {
 }
 finish() {
     section "summary"
-    local n
-    if ((FAILED > 0)); then for n in "${FAILED_NAMES[@]}"; do printf '  failed: %s\n' "$n"; done; fi
     printf '  took %ss\n' "$(($(date +%s) - T0))"
-    printf 'infra: %d passed, %d failed\n' "$PASSED" "$FAILED"
-    ((FAILED == 0)) && exit 0 || exit 1
+    summary infra && exit 0 || exit 1
 }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/infra-test.XXXXXX")

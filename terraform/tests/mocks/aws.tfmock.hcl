@@ -82,3 +82,10 @@ mock_resource "aws_service_discovery_service" {
     arn = "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-mock0000000000000"
   }
 }
+
+# Alarm actions are validated as ARNs by the provider.
+mock_resource "aws_sns_topic" {
+  defaults = {
+    arn = "arn:aws:sns:us-east-1:123456789012:frontline-alarms"
+  }
+}
