@@ -6,8 +6,9 @@ provider "aws" {
   default_tags {
     tags = merge(
       {
-        Project   = var.name
-        ManagedBy = "terraform"
+        Project     = var.name
+        Environment = var.environment
+        ManagedBy   = "terraform"
         Source    = "frontline/terraform"
       },
       var.tags,

@@ -7,6 +7,17 @@
 
 # --- General -----------------------------------------------------------------
 
+variable "environment" {
+  description = "Which environment this state is (staging or production): tagged on every resource. Each environment has its own tfvars (environments/<env>.tfvars), name and state key."
+  type        = string
+  default     = "production"
+
+  validation {
+    condition     = contains(["staging", "production"], var.environment)
+    error_message = "environment must be staging or production."
+  }
+}
+
 variable "name" {
   description = "Name prefix for every resource (ALB, cluster, services, ECR repositories `<name>/static` and `<name>/proxy`). Lower case, starts with a letter."
   type        = string

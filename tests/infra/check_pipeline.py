@@ -10,6 +10,7 @@ failed"; exits 1 if any check failed.
 import argparse
 import copy
 import json
+import os
 import re
 import sys
 
@@ -108,33 +109,59 @@ def main() -> int:
     check("no credentials in the file; sensitive settings only via from_secret",
           not literal_keys and not sensitive_literals, f"{literal_keys} {sensitive_literals}")
 
-    # --- pull requests never deploy --------------------------------------------------
+    # --- pull requests never deploy; staging on main, production on a tag or a promote ------
     deploying = [s for s in steps
                  if any(re.search(r"terraform apply|buildah push|docker push|aws ecs (update|wait)", c) for c in commands(s))
-                 or any(n.startswith("aws_deploy") for n in secret_names(s))]
-    check("there are deploy steps (apply, push, wait)",
-          {"terraform-apply", "images-push", "wait-stable"} <= {s.get("name") for s in deploying},
-          f"deploy steps: {[s.get('name') for s in deploying]}")
+                 or any(n.startswith("aws_deploy") or n.startswith("aws_prod_deploy") for n in secret_names(s))]
+    names = {s.get("name") for s in deploying}
+    envs = ("staging", "production")
+    check("there are deploy steps (push, apply, wait) for staging and production",
+          {f"{k}-{e}" for k in ("terraform-apply", "images-push", "wait-stable") for e in envs} <= names,
+          f"deploy steps: {sorted(n for n in names if n)}")
     leaking = [s.get("name") for s in deploying if runs_on_pull_request(s, workflow_conds)]
     check("no deploy step or deploy secret runs on pull_request", not leaking, f"steps: {leaking}")
-    main_only = all(
-        conditions(s) and all(events(c) and "pull_request" not in events(c) and c.get("branch") == "main"
-                              for c in conditions(s))
-        for s in deploying)
-    check("deploy steps are limited to the main branch", main_only)
-    smoke = by_name.get("smoke-test", {})
-    check("smoke test runs only with a deployment", bool(conditions(smoke)) and not runs_on_pull_request(smoke, workflow_conds))
+
+    def staging_only(step: dict) -> bool:
+        return bool(conditions(step)) and all(events(c) == {"push"} and c.get("branch") == "main" for c in conditions(step))
+
+    def production_only(step: dict) -> bool:
+        ok = True
+        for c in conditions(step):
+            ev = events(c)
+            ok &= (ev == {"tag"} and str(c.get("ref", "")).startswith("refs/tags/v")) or (ev == {"manual"} and c.get("branch") == "main")
+        return bool(conditions(step)) and ok
+
+    by_env = {e: [s for s in steps if str(s.get("name", "")).endswith(f"-{e}")] for e in envs}
+    check("staging steps run on pushes to main only, with the staging secrets and DEPLOY_ENV=staging",
+          by_env["staging"] and all(staging_only(s) for s in by_env["staging"])
+          and all(not any(n.startswith("aws_prod") for n in secret_names(s)) for s in by_env["staging"])
+          and all((s.get("environment") or {}).get("DEPLOY_ENV") in (None, "staging") for s in by_env["staging"]))
+    check("production steps run on v* tags or a manual run on main only, with the production secrets",
+          by_env["production"] and all(production_only(s) for s in by_env["production"])
+          and all(not any(n.startswith("aws_deploy") for n in secret_names(s)) for s in by_env["production"])
+          and all((s.get("environment") or {}).get("DEPLOY_ENV") in (None, "production") for s in by_env["production"]))
+    for e in envs:
+        smoke = by_name.get(f"smoke-test-{e}", {})
+        check(f"smoke test ({e}) runs only with a deployment",
+              bool(conditions(smoke)) and not runs_on_pull_request(smoke, workflow_conds))
 
     # --- what the pipeline does --------------------------------------------------------
     plan = by_name.get("terraform-plan", {})
-    check("terraform plan runs on pull requests, without the deploy credentials",
-          any("terraform plan" in c for c in commands(plan))
+    plan_cmds = "\n".join(commands(plan))
+    check("terraform plan runs on pull requests for both environments, without the deploy credentials",
+          "terraform plan" in plan_cmds and "for env in staging production" in plan_cmds
           and any("pull_request" in events(c) for c in conditions(plan))
-          and not any(n.startswith("aws_deploy") for n in secret_names(plan)))
-    apply = by_name.get("terraform-apply", {})
+          and not any(n.startswith("aws_deploy") or n.startswith("aws_prod") for n in secret_names(plan)))
+    apply = by_name.get("terraform-apply-staging", {})
+    apply_cmds = "\n".join(commands(apply))
     check("terraform apply deploys the commit's images (-var image_tag=${CI_COMMIT_SHA})",
-          any(re.search(r"terraform apply .*image_tag=\$\{CI_COMMIT_SHA\}", c) for c in commands(apply)))
-    push = by_name.get("images-push", {})
+          re.search(r"terraform apply .*image_tag=\$\{CI_COMMIT_SHA\}", apply_cmds) is not None)
+    check("each environment applies its own tfvars and state key",
+          '-var-file="environments/$${DEPLOY_ENV}.tfvars"' in apply_cmds
+          and "key=frontline/$${DEPLOY_ENV}/terraform.tfstate" in apply_cmds
+          and all(re.search(rf'^environment *= *"{e}"', open(os.path.join(os.path.dirname(args.pipeline), "terraform", "environments", f"{e}.tfvars")).read(), re.M)
+                  for e in envs))
+    push = by_name.get("images-push-staging", {})
     push_cmds = "\n".join(commands(push))
     check("both images are pushed to ECR tagged with ${CI_COMMIT_SHA}",
           "Containerfile.$${img}" in push_cmds and "for img in static proxy" in push_cmds
@@ -147,19 +174,21 @@ def main() -> int:
     check("deploys are serialised per branch (concurrency limit 1)",
           isinstance(conc, dict) and conc.get("limit") == 1 and "CI_COMMIT_BRANCH" in str(conc.get("group", "")),
           f"concurrency: {conc}")
-    wait = by_name.get("wait-stable", {})
+    wait = by_name.get("wait-stable-staging", {})
     check("the deploy waits for aws ecs wait services-stable",
           any("aws ecs wait services-stable" in c for c in commands(wait)))
     check("services are waited for and described 10 at a time (AWS's limit; up to 11 services)",
           all("xargs -n 10" in c for c in commands(wait) if "services-stable" in c or "describe-services" in c))
+    smoke = by_name.get("smoke-test-staging", {})
     check("the smoke test requests / and every smoke_test_urls output (/a/, /b/) expecting 200",
-          any("smoke_test_urls" in c for c in commands(apply))
+          "smoke_test_urls" in apply_cmds
           and any("smoke_urls" in c for c in commands(smoke)) and any("= 200" in c for c in commands(smoke))
           and any('href="/a/"' in c for c in commands(smoke)))
     order = [s.get("name") for s in steps]
-    want = ["test-rust", "test-infra", "binaries", "images-push", "terraform-apply", "wait-stable", "smoke-test"]
-    check("steps run in a safe order (tests, build, push, apply, wait, smoke)",
-          all(n in order for n in want) and [n for n in order if n in want] == want, f"order: {order}")
+    for e in envs:
+        want = ["test-rust", "test-infra", "binaries", f"images-push-{e}", f"terraform-apply-{e}", f"wait-stable-{e}", f"smoke-test-{e}"]
+        check(f"steps run in a safe order for {e} (tests, build, push, apply, wait, smoke)",
+              all(n in order for n in want) and [n for n in order if n in want] == want, f"order: {order}")
 
     # --- the README's test commands -------------------------------------------------------
     test_cmds = [m.group(0).strip()

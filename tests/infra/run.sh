@@ -141,11 +141,12 @@ unset TF_WORKSPACE TF_DATA_DIR
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^TF_VAR_' || true)
 
 # copy_config DEST: terraform/ without anything local to a developer's checkout
-# (init state, plans, their tfvars, their backend or override files).
+# (init state, plans, their tfvars, their backend or override files). The
+# committed provider lock file goes along: init must verify against it.
 copy_config() {
     mkdir -p "$1"
     tar -C "$TF_DIR" \
-        --exclude=.terraform --exclude=.terraform.lock.hcl --exclude='*.tfstate' --exclude='*.tfstate.*' \
+        --exclude=.terraform --exclude='*.tfstate' --exclude='*.tfstate.*' \
         --exclude='*.tfplan' --exclude=terraform.tfvars --exclude='*.auto.tfvars' --exclude='*.auto.tfvars.json' \
         --exclude=backend.tf --exclude='*_override.tf' --exclude='*_override.tf.json' --exclude=override.tf \
         -cf - . | tar -C "$1" -xf -
@@ -155,6 +156,17 @@ copy_config() {
 section "terraform fmt, init, validate"
 step "terraform fmt -check -recursive terraform/" "$WORK/fmt.log" \
     terraform fmt -check -recursive -diff "$TF_DIR" || true
+lock_covers_platforms() {
+    local lock="$TF_DIR/.terraform.lock.hcl" zh
+    [[ -f $lock ]] || { echo "no $lock"; return 1; }
+    grep -q '"h1:' "$lock" || { echo "no h1: hash (linux_amd64)"; return 1; }
+    # zh: hashes are the registry's SHA256SUMS of every platform's zip (linux_amd64,
+    # linux_arm64, darwin, windows, ...): 15 for this provider release.
+    zh=$(grep -c '"zh:' "$lock")
+    echo "zh: hashes: $zh"
+    ((zh >= 14))
+}
+step "provider lock file committed, with hashes for every platform" "$WORK/lock.log" lock_covers_platforms || true
 copy_config "$WORK/terraform"
 if step "terraform init -backend=false" "$WORK/init.log" \
     terraform -chdir="$WORK/terraform" init -backend=false -input=false -no-color; then
@@ -287,6 +299,13 @@ then
             --outputs "$WORK/moto-outputs.json" --tfvars "$HERE/moto/moto.tfvars" | tee "$WORK/moto-applied.log" || true
         add_counts "$WORK/moto-applied.log" moto
     fi
+    # Both environments' settings plan cleanly (the same code, their own tfvars). Plans only:
+    # the apply above already proved the resources against moto.
+    for env in staging production; do
+        step "terraform plan with environments/$env.tfvars (moto)" "$WORK/moto-plan-$env.log" \
+            tfm plan -input=false -no-color -lock=false -refresh=false -var image_tag=0123456789abcdef0123456789abcdef01234567 \
+            -var-file="$MOTO_TF/environments/$env.tfvars" -var "aws_region=us-east-1" || true
+    done
     # Destroy even after a failed apply: whatever was created must go.
     if step "terraform destroy" "$WORK/moto-destroy.log" \
         tfm destroy -auto-approve -input=false -no-color -var-file="$HERE/moto/moto.tfvars"; then
