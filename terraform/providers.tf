@@ -9,7 +9,7 @@ provider "aws" {
         Project     = var.name
         Environment = var.environment
         ManagedBy   = "terraform"
-        Source    = "frontline/terraform"
+        Source      = "frontline/terraform"
       },
       var.tags,
     )
