@@ -33,7 +33,7 @@ resource "aws_lb" "this" {
   enable_http2               = true
 
   dynamic "access_logs" {
-    for_each = var.alb_access_logs_bucket == null ? [] : [var.alb_access_logs_bucket]
+    for_each = aws_s3_bucket.alb_logs[*].id
     content {
       bucket  = access_logs.value
       prefix  = var.name
@@ -42,6 +42,9 @@ resource "aws_lb" "this" {
   }
 
   tags = { Name = var.name }
+
+  # The ALB checks that it may write to the bucket when logging is turned on.
+  depends_on = [aws_s3_bucket_policy.alb_logs]
 
   lifecycle {
     precondition {

@@ -153,10 +153,10 @@ variable "alb_deletion_protection" {
   default     = false
 }
 
-variable "alb_access_logs_bucket" {
-  description = "Optional name of an existing S3 bucket (with the ELB log-delivery bucket policy) for ALB access logs. Null turns access logs off."
-  type        = string
-  default     = null
+variable "enable_alb_access_logs" {
+  description = "ALB access logs to an S3 bucket the stack creates (encrypted, private, versioned, expiring after log_retention_days, with the policy ELB log delivery needs). Off by default: CloudWatch already has the servers' own access logs."
+  type        = bool
+  default     = false
 }
 
 variable "alb_idle_timeout" {

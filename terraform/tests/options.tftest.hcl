@@ -165,3 +165,40 @@ run "arm64_by_default_x86_on_request" {
     error_message = "cpu_architecture must reach every site task definition."
   }
 }
+
+run "alb_access_logs_bucket_made_by_the_stack" {
+  command = apply
+
+  variables {
+    enable_alb_access_logs = true
+  }
+
+  assert {
+    condition     = one(aws_lb.this.access_logs).enabled && one(aws_lb.this.access_logs).bucket == aws_s3_bucket.alb_logs[0].id && one(aws_lb.this.access_logs).prefix == "frontline"
+    error_message = "The ALB must log into the bucket the stack made, under its name."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_s3_bucket_policy.alb_logs[0].policy).Statement[0].Principal.AWS == "arn:aws:iam::127311923021:root" &&
+      jsondecode(aws_s3_bucket_policy.alb_logs[0].policy).Statement[0].Resource == "arn:aws:s3:::frontline-alb-logs-20261201/frontline/AWSLogs/123456789012/*" &&
+      jsondecode(aws_s3_bucket_policy.alb_logs[0].policy).Statement[1].Principal.Service == "logdelivery.elasticloadbalancing.amazonaws.com" &&
+      jsondecode(aws_s3_bucket_policy.alb_logs[0].policy).Statement[2].Effect == "Deny"
+    )
+    error_message = "Only ELB log delivery may write, only under the stack's prefix, and only over TLS."
+  }
+
+  assert {
+    condition     = aws_s3_bucket_public_access_block.alb_logs[0].restrict_public_buckets && one(one(aws_s3_bucket_server_side_encryption_configuration.alb_logs[0].rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256" && one(aws_s3_bucket_lifecycle_configuration.alb_logs[0].rule).expiration[0].days == 30
+    error_message = "The log bucket must be private, encrypted (SSE-S3, the only kind ALB logs support) and expire logs."
+  }
+}
+
+run "no_log_bucket_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_s3_bucket.alb_logs) == 0 && length(aws_lb.this.access_logs) == 0
+    error_message = "Access logs are off by default: no bucket."
+  }
+}

@@ -89,3 +89,16 @@ mock_resource "aws_sns_topic" {
     arn = "arn:aws:sns:us-east-1:123456789012:frontline-alarms"
   }
 }
+
+mock_data "aws_elb_service_account" {
+  defaults = {
+    arn = "arn:aws:iam::127311923021:root"
+  }
+}
+
+mock_resource "aws_s3_bucket" {
+  defaults = {
+    arn = "arn:aws:s3:::frontline-alb-logs-20261201"
+    id  = "frontline-alb-logs-20261201"
+  }
+}
