@@ -31,11 +31,10 @@ use common::sys::{self, FileStat};
 use crate::compress::{self, Coding, Wanted};
 use crate::conditional;
 use crate::headers::{self, Rule};
-use crate::listing;
 use crate::mime;
 
-/// Names read from one directory for a listing, at most.
-const NAMES_READ: usize = 10_000;
+mod dirs;
+mod gzip;
 
 /// Response metadata of one file representation, with its header lines rendered once.
 pub struct Meta {
@@ -182,57 +181,6 @@ impl Files {
         missing_as_none(stat)
     }
 
-    /// A directory to list: opened beneath the root (a link out of it is "not found").
-    fn open_directory(&mut self, relative: &str) -> io::Result<Lookup> {
-        match sys::open_beneath(&self.root, &self.root_path, relative) {
-            Ok(dir) => Ok(Lookup::Directory(dir)),
-            Err(e) if is_missing(&e) || is_escape(&e) => Ok(Lookup::NotFound),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(Lookup::Forbidden),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The entries of a directory opened by [`Files::lookup`] (`relative` is its path), for a
-    /// listing: the first [`listing::MAX_ENTRIES`] names in byte order, each stat'ed beneath
-    /// the root (a link leading out of it is left out, as it would be "not found"), dotfiles
-    /// only with `show_dotfiles`. Returns them with the count of names left out. At most
-    /// [`NAMES_READ`] names are read, so one request costs the worker a bounded amount.
-    pub fn listing(
-        &mut self,
-        dir: File,
-        relative: &str,
-        show_dotfiles: bool,
-    ) -> io::Result<(Vec<listing::Entry>, usize)> {
-        let (mut names, more) = sys::dir_names(dir, NAMES_READ)?;
-        names.retain(|n| show_dotfiles || !n.starts_with('.'));
-        names.sort_unstable();
-        let omitted = names.len().saturating_sub(listing::MAX_ENTRIES) + usize::from(more);
-        names.truncate(listing::MAX_ENTRIES);
-        let mut entries = Vec::with_capacity(names.len());
-        for name in names {
-            let path = if relative.is_empty() {
-                name.clone()
-            } else {
-                format!("{relative}/{name}")
-            };
-            let Ok(stat) = sys::stat_beneath(&self.root, &self.root_path, &path, &mut self.scratch)
-            else {
-                continue;
-            };
-            if !stat.is_dir && !stat.is_file {
-                continue; // sockets, FIFOs, devices: nothing a client can fetch
-            }
-            entries.push(listing::Entry {
-                name,
-                is_dir: stat.is_dir,
-                size: if stat.is_dir { 0 } else { stat.size },
-                mtime: u64::try_from(stat.mtime_secs).unwrap_or(0),
-            });
-        }
-        listing::sort(&mut entries);
-        Ok((entries, omitted))
-    }
-
     /// The representation the request gets: the codings it accepts, most wanted first, each
     /// tried as a sidecar (`.br`, `.gz`), gzip also as a variant made here, identity last.
     fn representation(&mut self, path: &str, stat: FileStat, wanted: Wanted) -> io::Result<Lookup> {
@@ -260,57 +208,6 @@ impl Files {
             }
         }
         self.open_cached(path, stat, None, path)
-    }
-
-    /// The gzip variant of `path`, made once per file version and cached. A file whose variant
-    /// is not worth it (or would not fit a cache entry) is cached as a marker without bytes, so
-    /// the next request sends identity without compressing again.
-    fn gzip_variant(&mut self, path: &str, stat: FileStat) -> io::Result<Lookup> {
-        let key = format!("{path}\0gzip-made");
-        let cached = self.cache.get(&key).filter(|m| same_file(&m.stat, &stat));
-        if let Some(meta) = cached {
-            if meta.bytes.is_none() {
-                return self.open_cached(path, stat, None, path);
-            }
-            return Ok(Lookup::Found(Found {
-                meta: meta.clone(),
-                file: None,
-            }));
-        }
-        let identity = match self.open_cached(path, stat, None, path)? {
-            Lookup::Found(found) => found,
-            other => return Ok(other),
-        };
-        let (source, read) = match (&identity.meta.bytes, identity.file) {
-            (Some(_), _) => (identity.meta.clone(), None),
-            (None, Some(mut file)) => {
-                // Too large for the cache but small enough to compress: read it once, here.
-                let mut bytes = Vec::with_capacity(stat.size as usize);
-                (&mut file).take(stat.size).read_to_end(&mut bytes)?;
-                (identity.meta.clone(), Some(bytes))
-            }
-            (None, None) => return Ok(Lookup::NotFound),
-        };
-        let bytes = read
-            .as_deref()
-            .or(source.bytes.as_deref())
-            .unwrap_or_default();
-        if bytes.len() as u64 != source.stat.size {
-            return Ok(Lookup::NotFound); // changed while read: the next request sees the new one
-        }
-        let packed = compress::gzip(bytes);
-        let usable =
-            compress::worth_it(bytes.len(), packed.len()) && packed.len() <= self.policy.max_entry;
-        let mut meta = self.meta(source.stat, Some("gzip"), path, true);
-        if !usable {
-            self.insert(&key, Rc::new(meta));
-            return self.open_cached(path, stat, None, path);
-        }
-        meta.len = packed.len() as u64;
-        meta.bytes = Some(packed.into_boxed_slice());
-        let meta = Rc::new(meta);
-        self.insert(&key, meta.clone());
-        Ok(Lookup::Found(Found { meta, file: None }))
     }
 
     /// Serves `path` from the cache when `stat` still matches, else opens it beneath the root.
