@@ -52,6 +52,47 @@ have() { command -v "$1" >/dev/null 2>&1; }
 say()  { printf '%s\n' "$*" >&2; }
 note() { printf '  .. %s\n' "$*" >&2; }
 
+# use_engine: decides the container engine, its compose front end and podman's settings, and
+# exports them (ENGINE, COMPOSE, CONTAINERS_CONF). Call it when it is needed, after
+# scripts/setup.sh, never at source time: what is installed may change in between.
+#   - ENGINE/COMPOSE set by the caller win (ENGINE=docker COMPOSE="docker compose"); the engine
+#     must work, or this dies saying why.
+#   - Otherwise podman (with podman-compose) when installed; else docker, only if its daemon
+#     answers (a leftover docker client without a daemon does not count).
+#   - podman gets scripts/containers.conf (runc, explicit ulimits: crun and podman's default
+#     rlimits fail on some VMs) unless CONTAINERS_CONF is set, USE_SYSTEM_CONTAINERS_CONF=1, or
+#     runc is missing.
+use_engine() {
+    if [[ -z "${ENGINE:-}" ]]; then
+        if have podman; then
+            ENGINE=podman
+        elif have docker && docker info >/dev/null 2>&1; then
+            ENGINE=docker
+        elif have docker; then
+            die "podman is missing and docker's daemon does not answer (docker info failed): run scripts/setup.sh --minimal (installs podman), or start the docker daemon and set ENGINE=docker"
+        else
+            die "no container engine: run scripts/setup.sh --minimal (installs podman)"
+        fi
+    fi
+    case $ENGINE in
+        podman) have podman || die "ENGINE=podman but podman is missing: run scripts/setup.sh --minimal" ;;
+        docker)
+            have docker || die "ENGINE=docker but docker is missing"
+            docker info >/dev/null 2>&1 || die "ENGINE=docker but docker's daemon does not answer (docker info failed)"
+            ;;
+        *) die "ENGINE must be podman or docker (got: $ENGINE)" ;;
+    esac
+    if [[ -z "${COMPOSE:-}" ]]; then
+        if [[ $ENGINE == docker ]]; then COMPOSE="docker compose"; else COMPOSE=podman-compose; fi
+    fi
+    if [[ $ENGINE == podman && -z "${CONTAINERS_CONF:-}" && "${USE_SYSTEM_CONTAINERS_CONF:-0}" != 1 ]] &&
+        { have runc || [[ -x /usr/sbin/runc ]]; }; then
+        CONTAINERS_CONF="$REPO/scripts/containers.conf"
+        export CONTAINERS_CONF
+    fi
+    export ENGINE COMPOSE
+}
+
 # Run as root, or through sudo when there is one.
 as_root() {
     if [[ $(id -u) -eq 0 ]]; then "$@"
