@@ -5,8 +5,8 @@
 locals {
   # Keyed by site name plus "proxy" (a site may not be called "proxy").
   scaled_services = merge(
-    { for site, s in aws_ecs_service.site : site => { service = s.name, target_group = aws_lb_target_group.site[site].arn_suffix } },
-    { for s in aws_ecs_service.proxy : "proxy" => { service = s.name, target_group = aws_lb_target_group.proxy[0].arn_suffix } },
+    { for site, m in module.site : site => { service = m.service.name, target_group = aws_lb_target_group.site[site].arn_suffix } },
+    { for m in module.proxy : "proxy" => { service = m.service.name, target_group = aws_lb_target_group.proxy[0].arn_suffix } },
   )
   scaled_keys = concat(var.sites, var.enable_proxy_service ? ["proxy"] : [])
 }

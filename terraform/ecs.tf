@@ -83,29 +83,10 @@ locals {
   }
 }
 
-resource "aws_ecs_task_definition" "site" {
-  for_each = local.sites
-
-  family                   = "${var.name}-${each.key}"
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = tostring(var.task_cpu)
-  memory                   = tostring(var.task_memory)
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
-
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture # the image's manifest list has both
-  }
-
-  container_definitions = jsonencode([local.site_containers[each.key]])
-
-  # Keep old revisions registered when a new one replaces them: the deployment
-  # circuit breaker rolls back to the previous revision, which must still exist.
-  skip_destroy = true
-
-  tags = { Site = each.key }
+# Inputs the task sizes and counts must satisfy together; checked here once, for
+# every service, before anything is created.
+resource "terraform_data" "service_sizing" {
+  input = { cpu = var.task_cpu, memory = var.task_memory }
 
   lifecycle {
     precondition {
@@ -118,79 +99,43 @@ resource "aws_ecs_task_definition" "site" {
       )
       error_message = "task_cpu and task_memory are not a valid Fargate combination (see the task_memory description)."
     }
-  }
-}
-
-resource "aws_ecs_service" "site" {
-  for_each = local.sites
-
-  name             = "${var.name}-${each.key}"
-  cluster          = aws_ecs_cluster.this.id
-  task_definition  = aws_ecs_task_definition.site[each.key].arn
-  desired_count    = var.min_tasks
-  launch_type      = "FARGATE"
-  platform_version = "LATEST"
-
-  # Rolling deployment that never drops below the current capacity: new tasks
-  # start first (up to 200%), old ones stop once the new ones are healthy.
-  deployment_minimum_healthy_percent = 100
-  deployment_maximum_percent         = 200
-  health_check_grace_period_seconds  = var.health_check_grace_period
-
-  # A deployment whose tasks keep failing is stopped and rolled back to the
-  # last working task definition instead of retrying forever.
-  deployment_circuit_breaker {
-    enable   = true
-    rollback = true
-  }
-
-  # A deployment that trips the service's 5xx-rate or unhealthy-hosts alarm is
-  # rolled back too (alarms.tf): the circuit breaker only sees tasks that fail
-  # to start, not a version that starts and then answers errors.
-  alarms {
-    alarm_names = local.deployment_alarm_names[each.key]
-    enable      = true
-    rollback    = true
-  }
-
-  network_configuration {
-    subnets          = aws_subnet.private[*].id
-    security_groups  = [aws_security_group.tasks.id]
-    assign_public_ip = false
-  }
-
-  load_balancer {
-    target_group_arn = aws_lb_target_group.site[each.key].arn
-    container_name   = "static"
-    container_port   = var.container_port
-  }
-
-  # With the proxy on, each site registers its tasks' IPs in Cloud Map so the
-  # proxy finds them as <site>.<name>.internal.
-  dynamic "service_registries" {
-    for_each = var.enable_proxy_service ? [aws_service_discovery_service.site[each.key].arn] : []
-    content {
-      registry_arn = service_registries.value
-    }
-  }
-
-  enable_ecs_managed_tags = true
-  propagate_tags          = "SERVICE"
-
-  tags = { Site = each.key }
-
-  # Auto scaling owns the running count after creation; without this every
-  # apply would reset it to min_tasks.
-  lifecycle {
-    ignore_changes = [desired_count]
-
     precondition {
       condition     = var.min_tasks <= var.max_tasks
       error_message = "min_tasks must not be larger than max_tasks."
     }
   }
+}
+
+# One service per site (modules/ecs_service: task definition, service, rolling
+# deployment with circuit breaker and deployment alarms, who owns the count).
+module "site" {
+  source   = "./modules/ecs_service"
+  for_each = local.sites
+
+  name               = "${var.name}-${each.key}"
+  family             = "${var.name}-${each.key}"
+  cluster_id         = aws_ecs_cluster.this.id
+  container          = local.site_containers[each.key]
+  container_port     = var.container_port
+  cpu                = var.task_cpu
+  memory             = var.task_memory
+  cpu_architecture   = var.cpu_architecture
+  execution_role_arn = aws_iam_role.execution.arn
+  task_role_arn      = aws_iam_role.task.arn
+  subnet_ids         = aws_subnet.private[*].id
+  security_group_ids = [aws_security_group.tasks.id]
+  target_group_arn   = aws_lb_target_group.site[each.key].arn
+  # With the proxy on, each site registers its tasks' IPs in Cloud Map so the
+  # proxy finds them as <site>.<name>.internal.
+  registry_arn              = var.enable_proxy_service ? aws_service_discovery_service.site[each.key].arn : null
+  desired_count             = var.min_tasks
+  autoscaling               = var.enable_autoscaling
+  health_check_grace_period = var.health_check_grace_period
+  deployment_alarm_names    = local.deployment_alarm_names[each.key]
+  tags                      = { Site = each.key }
 
   # The target group must be attached to a listener before a service can use
-  # it, and the execution role must keep its policy until the service is gone.
-  depends_on = [aws_lb_listener_rule.site, aws_iam_role_policy.execution]
+  # it, the execution role must keep its policy until the service is gone, and
+  # the sizes must be valid first.
+  depends_on = [aws_lb_listener_rule.site, aws_iam_role_policy.execution, terraform_data.service_sizing]
 }

@@ -51,17 +51,17 @@ output "ecs_cluster_name" {
 
 output "ecs_service_names" {
   description = "ECS service name per site (and \"proxy\" when enable_proxy_service is on); the pipeline waits for all of them."
-  value       = merge({ for k, s in aws_ecs_service.site : k => s.name }, { for s in aws_ecs_service.proxy : "proxy" => s.name })
+  value       = merge({ for k, m in module.site : k => m.service.name }, { for m in module.proxy : "proxy" => m.service.name })
 }
 
 output "ecs_task_definition_arns" {
   description = "Task definition (family:revision ARN) each site service should run after this apply; the pipeline checks the services' primary deployments against it."
-  value       = merge({ for k, t in aws_ecs_task_definition.site : k => t.arn }, { for t in aws_ecs_task_definition.proxy : "proxy" => t.arn })
+  value       = merge({ for k, m in module.site : k => m.task_definition.arn }, { for m in module.proxy : "proxy" => m.task_definition.arn })
 }
 
 output "ecs_service_desired_counts" {
   description = "Desired task count per site service as created (auto scaling may change it later)."
-  value       = { for k, s in aws_ecs_service.site : k => s.desired_count }
+  value       = { for k, m in module.site : k => m.service.desired_count }
 }
 
 output "log_group_names" {

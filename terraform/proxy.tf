@@ -133,74 +133,27 @@ resource "aws_lb_listener" "proxy" {
 
 # --- Task and service ----------------------------------------------------------
 
-resource "aws_ecs_task_definition" "proxy" {
-  count = var.enable_proxy_service ? 1 : 0
+module "proxy" {
+  source = "./modules/ecs_service"
+  count  = var.enable_proxy_service ? 1 : 0
 
-  family                   = "${var.name}-proxy"
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = tostring(var.task_cpu)
-  memory                   = tostring(var.task_memory)
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
+  name                      = "${var.name}-proxy"
+  family                    = "${var.name}-proxy"
+  cluster_id                = aws_ecs_cluster.this.id
+  container                 = local.proxy_container
+  container_port            = var.container_port
+  cpu                       = var.task_cpu
+  memory                    = var.task_memory
+  cpu_architecture          = var.cpu_architecture
+  execution_role_arn        = aws_iam_role.execution.arn
+  task_role_arn             = aws_iam_role.task.arn
+  subnet_ids                = aws_subnet.private[*].id
+  security_group_ids        = [aws_security_group.proxy[0].id]
+  target_group_arn          = aws_lb_target_group.proxy[0].arn
+  desired_count             = var.min_tasks
+  autoscaling               = var.enable_autoscaling
+  health_check_grace_period = var.health_check_grace_period
+  deployment_alarm_names    = local.deployment_alarm_names["proxy"]
 
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
-  }
-
-  container_definitions = jsonencode([local.proxy_container])
-
-  # As for the sites: a circuit-breaker rollback needs the previous revision.
-  skip_destroy = true
-}
-
-resource "aws_ecs_service" "proxy" {
-  count = var.enable_proxy_service ? 1 : 0
-
-  name             = "${var.name}-proxy"
-  cluster          = aws_ecs_cluster.this.id
-  task_definition  = aws_ecs_task_definition.proxy[0].arn
-  desired_count    = var.min_tasks
-  launch_type      = "FARGATE"
-  platform_version = "LATEST"
-
-  deployment_minimum_healthy_percent = 100
-  deployment_maximum_percent         = 200
-  health_check_grace_period_seconds  = var.health_check_grace_period
-
-  deployment_circuit_breaker {
-    enable   = true
-    rollback = true
-  }
-
-  # A deployment that trips the service's 5xx-rate or unhealthy-hosts alarm is
-  # rolled back too (alarms.tf): the circuit breaker only sees tasks that fail
-  # to start, not a version that starts and then answers errors.
-  alarms {
-    alarm_names = local.deployment_alarm_names["proxy"]
-    enable      = true
-    rollback    = true
-  }
-
-  network_configuration {
-    subnets          = aws_subnet.private[*].id
-    security_groups  = [aws_security_group.proxy[0].id]
-    assign_public_ip = false
-  }
-
-  load_balancer {
-    target_group_arn = aws_lb_target_group.proxy[0].arn
-    container_name   = "proxy"
-    container_port   = var.container_port
-  }
-
-  enable_ecs_managed_tags = true
-  propagate_tags          = "SERVICE"
-
-  lifecycle {
-    ignore_changes = [desired_count]
-  }
-
-  depends_on = [aws_lb_listener.proxy, aws_iam_role_policy.execution]
+  depends_on = [aws_lb_listener.proxy, aws_iam_role_policy.execution, terraform_data.service_sizing]
 }

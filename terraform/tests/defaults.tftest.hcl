@@ -110,7 +110,7 @@ run "network_private_tasks" {
   }
 
   assert {
-    condition = alltrue([for s in aws_ecs_service.site :
+    condition = alltrue([for s in [for m in module.site : m.service] :
       s.network_configuration[0].assign_public_ip == false &&
       toset(s.network_configuration[0].subnets) == toset(aws_subnet.private[*].id) &&
       toset(s.network_configuration[0].security_groups) == toset([aws_security_group.tasks.id])
@@ -205,8 +205,8 @@ run "load_balancer_routing" {
   assert {
     condition = (
       aws_lb_target_group.site["a"].arn != aws_lb_target_group.site["b"].arn &&
-      [for lb in aws_ecs_service.site["a"].load_balancer : lb.target_group_arn] == [aws_lb_target_group.site["a"].arn] &&
-      [for lb in aws_ecs_service.site["b"].load_balancer : lb.target_group_arn] == [aws_lb_target_group.site["b"].arn]
+      [for lb in module.site["a"].service.load_balancer : lb.target_group_arn] == [aws_lb_target_group.site["a"].arn] &&
+      [for lb in module.site["b"].service.load_balancer : lb.target_group_arn] == [aws_lb_target_group.site["b"].arn]
     )
     error_message = "Each service must be registered with its own site's target group only."
   }
@@ -236,7 +236,7 @@ run "load_balancer_routing" {
   }
 
   assert {
-    condition     = length(aws_ecs_service.proxy) == 0 && length(aws_lb_listener.proxy) == 0 && length(aws_security_group.proxy) == 0 && length(aws_service_discovery_private_dns_namespace.this) == 0 && output.proxy_url == null && alltrue([for s in aws_ecs_service.site : length(s.service_registries) == 0])
+    condition     = length(module.proxy) == 0 && length(aws_lb_listener.proxy) == 0 && length(aws_security_group.proxy) == 0 && length(aws_service_discovery_private_dns_namespace.this) == 0 && output.proxy_url == null && alltrue([for s in [for m in module.site : m.service] : length(s.service_registries) == 0])
     error_message = "With enable_proxy_service off (the default) nothing of the proxy service may exist."
   }
 
@@ -259,8 +259,8 @@ run "tasks_and_services" {
 
   assert {
     condition = alltrue([for k in ["a", "b"] :
-      one(aws_ecs_service.site[k].alarms).enable && one(aws_ecs_service.site[k].alarms).rollback &&
-      one(aws_ecs_service.site[k].alarms).alarm_names == toset([aws_cloudwatch_metric_alarm.five_xx_rate[k].alarm_name, aws_cloudwatch_metric_alarm.unhealthy_hosts[k].alarm_name])
+      one(module.site[k].service.alarms).enable && one(module.site[k].service.alarms).rollback &&
+      one(module.site[k].service.alarms).alarm_names == toset([aws_cloudwatch_metric_alarm.five_xx_rate[k].alarm_name, aws_cloudwatch_metric_alarm.unhealthy_hosts[k].alarm_name])
     ])
     error_message = "A deployment that trips its service's 5xx or unhealthy-hosts alarm must roll back."
   }
@@ -271,12 +271,12 @@ run "tasks_and_services" {
   }
 
   assert {
-    condition     = alltrue([for td in aws_ecs_task_definition.site : td.skip_destroy])
+    condition     = alltrue([for td in [for m in module.site : m.task_definition] : td.skip_destroy])
     error_message = "Replaced task definition revisions must stay registered (skip_destroy), so a circuit-breaker rollback has a target."
   }
 
   assert {
-    condition     = alltrue([for td in aws_ecs_task_definition.site : one(td.runtime_platform).cpu_architecture == "ARM64" && one(td.runtime_platform).operating_system_family == "LINUX"])
+    condition     = alltrue([for td in [for m in module.site : m.task_definition] : one(td.runtime_platform).cpu_architecture == "ARM64" && one(td.runtime_platform).operating_system_family == "LINUX"])
     error_message = "Tasks must run on Graviton (ARM64) by default."
   }
 
@@ -287,38 +287,38 @@ run "tasks_and_services" {
 
   assert {
     condition = alltrue([for site in ["a", "b"] :
-      aws_ecs_task_definition.site[site].network_mode == "awsvpc" &&
-      aws_ecs_task_definition.site[site].requires_compatibilities == toset(["FARGATE"]) &&
-      aws_ecs_task_definition.site[site].cpu == "256" &&
-      aws_ecs_task_definition.site[site].memory == "512" &&
-      aws_ecs_task_definition.site[site].execution_role_arn == aws_iam_role.execution.arn &&
-      aws_ecs_task_definition.site[site].task_role_arn == aws_iam_role.task.arn
+      module.site[site].task_definition.network_mode == "awsvpc" &&
+      module.site[site].task_definition.requires_compatibilities == toset(["FARGATE"]) &&
+      module.site[site].task_definition.cpu == "256" &&
+      module.site[site].task_definition.memory == "512" &&
+      module.site[site].task_definition.execution_role_arn == aws_iam_role.execution.arn &&
+      module.site[site].task_definition.task_role_arn == aws_iam_role.task.arn
     ])
     error_message = "Task definitions must be Fargate/awsvpc with the configured size and the two roles."
   }
 
   assert {
     condition = alltrue([for site in ["a", "b"] : (
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].readonlyRootFilesystem == true &&
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].user == "65532:65532" &&
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].privileged == false &&
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].linuxParameters.capabilities.drop == ["ALL"]
+      jsondecode(module.site[site].task_definition.container_definitions)[0].readonlyRootFilesystem == true &&
+      jsondecode(module.site[site].task_definition.container_definitions)[0].user == "65532:65532" &&
+      jsondecode(module.site[site].task_definition.container_definitions)[0].privileged == false &&
+      jsondecode(module.site[site].task_definition.container_definitions)[0].linuxParameters.capabilities.drop == ["ALL"]
     )])
     error_message = "Containers must run read-only, as 65532:65532, unprivileged, without capabilities."
   }
 
   assert {
     condition = alltrue([for site in ["a", "b"] : (
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].healthCheck.command == ["CMD", "/static", "health", "http://127.0.0.1:8080/${site}/"] &&
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].stopTimeout == 15 &&
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].image == "${aws_ecr_repository.this["static"].repository_url}:0123456789abcdef0123456789abcdef01234567"
+      jsondecode(module.site[site].task_definition.container_definitions)[0].healthCheck.command == ["CMD", "/static", "health", "http://127.0.0.1:8080/${site}/"] &&
+      jsondecode(module.site[site].task_definition.container_definitions)[0].stopTimeout == 15 &&
+      jsondecode(module.site[site].task_definition.container_definitions)[0].image == "${aws_ecr_repository.this["static"].repository_url}:0123456789abcdef0123456789abcdef01234567"
     )])
     error_message = "Containers must run the static image at image_tag, check themselves with `/static health` and get grace + 5 s to stop."
   }
 
   assert {
     condition = alltrue([for site in ["a", "b"] : (
-      { for e in jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].environment : e.name => e.value } == {
+      { for e in jsondecode(module.site[site].task_definition.container_definitions)[0].environment : e.name => e.value } == {
         STATIC_LISTEN         = "0.0.0.0:8080"
         STATIC_ROOT           = "/html/${site}"
         STATIC_BASE_PATH      = "/${site}"
@@ -332,8 +332,8 @@ run "tasks_and_services" {
 
   assert {
     condition = alltrue([for site in ["a", "b"] : (
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].logConfiguration.logDriver == "awslogs" &&
-      jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].logConfiguration.options["awslogs-group"] == aws_cloudwatch_log_group.site[site].name
+      jsondecode(module.site[site].task_definition.container_definitions)[0].logConfiguration.logDriver == "awslogs" &&
+      jsondecode(module.site[site].task_definition.container_definitions)[0].logConfiguration.options["awslogs-group"] == aws_cloudwatch_log_group.site[site].name
     )])
     error_message = "Containers must log to their own CloudWatch log group."
   }
@@ -344,7 +344,7 @@ run "tasks_and_services" {
   }
 
   assert {
-    condition = alltrue([for s in aws_ecs_service.site : (
+    condition = alltrue([for s in [for m in module.site : m.service] : (
       s.launch_type == "FARGATE" &&
       s.desired_count == 1 &&
       s.deployment_circuit_breaker[0].enable == true &&
@@ -365,7 +365,7 @@ run "autoscaling" {
     condition = alltrue([for site in ["a", "b"] : (
       aws_appautoscaling_target.service[site].min_capacity == 1 &&
       aws_appautoscaling_target.service[site].max_capacity == 4 &&
-      aws_appautoscaling_target.service[site].resource_id == "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.site[site].name}" &&
+      aws_appautoscaling_target.service[site].resource_id == "service/${aws_ecs_cluster.this.name}/${module.site[site].service.name}" &&
       aws_appautoscaling_target.service[site].scalable_dimension == "ecs:service:DesiredCount"
     )])
     error_message = "Each service must have a scaling target with the min/max task counts."

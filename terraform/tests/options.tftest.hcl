@@ -51,8 +51,13 @@ run "scaling_and_logs_configurable" {
   }
 
   assert {
-    condition     = keys(aws_ecs_service.site) == ["a", "b", "docs"] && alltrue([for s in aws_ecs_service.site : s.desired_count == 2])
+    condition     = keys(module.site) == ["a", "b", "docs"] && alltrue([for s in [for m in module.site : m.service] : s.desired_count == 2])
     error_message = "Every site must get a service running min_tasks tasks."
+  }
+
+  assert {
+    condition     = alltrue([for k, m in module.site : m.service.name == "frontline-${k}"])
+    error_message = "Without autoscaling each site is still one service, named as before."
   }
 
   assert {
@@ -79,7 +84,7 @@ run "site_settings_reach_the_static_server" {
   }
 
   assert {
-    condition = { for e in jsondecode(aws_ecs_task_definition.site["a"].container_definitions)[0].environment : e.name => e.value if startswith(e.name, "STATIC_") && !contains(["STATIC_LISTEN", "STATIC_ROOT", "STATIC_BASE_PATH", "STATIC_LOG_FORMAT", "STATIC_SHUTDOWN_GRACE", "STATIC_METRICS_LISTEN"], e.name) } == {
+    condition = { for e in jsondecode(module.site["a"].task_definition.container_definitions)[0].environment : e.name => e.value if startswith(e.name, "STATIC_") && !contains(["STATIC_LISTEN", "STATIC_ROOT", "STATIC_BASE_PATH", "STATIC_LOG_FORMAT", "STATIC_SHUTDOWN_GRACE", "STATIC_METRICS_LISTEN"], e.name) } == {
       STATIC_COMPRESS = "on"
       STATIC_HEADERS  = "/assets/*: Cache-Control: public, max-age=31536000, immutable\n*.html: Content-Security-Policy: default-src 'self'"
       STATIC_FALLBACK = "/index.html"
@@ -88,7 +93,7 @@ run "site_settings_reach_the_static_server" {
   }
 
   assert {
-    condition = { for e in jsondecode(aws_ecs_task_definition.site["b"].container_definitions)[0].environment : e.name => e.value if contains(["STATIC_COMPRESS", "STATIC_HEADERS", "STATIC_FALLBACK", "STATIC_LIST_DIRS"], e.name) } == {
+    condition = { for e in jsondecode(module.site["b"].task_definition.container_definitions)[0].environment : e.name => e.value if contains(["STATIC_COMPRESS", "STATIC_HEADERS", "STATIC_FALLBACK", "STATIC_LIST_DIRS"], e.name) } == {
       STATIC_COMPRESS  = "off"
       STATIC_LIST_DIRS = "1"
     }
@@ -113,8 +118,8 @@ run "metrics_inside_the_vpc_only" {
 
   assert {
     condition = alltrue([for site in ["a", "b"] :
-      contains([for e in jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].environment : "${e.name}=${e.value}"], "STATIC_METRICS_LISTEN=0.0.0.0:9145") &&
-      contains([for p in jsondecode(aws_ecs_task_definition.site[site].container_definitions)[0].portMappings : p.containerPort], 9145)
+      contains([for e in jsondecode(module.site[site].task_definition.container_definitions)[0].environment : "${e.name}=${e.value}"], "STATIC_METRICS_LISTEN=0.0.0.0:9145") &&
+      contains([for p in jsondecode(module.site[site].task_definition.container_definitions)[0].portMappings : p.containerPort], 9145)
     ])
     error_message = "Every site task must serve metrics on 9145 (STATIC_METRICS_LISTEN and a port mapping)."
   }
@@ -161,7 +166,7 @@ run "arm64_by_default_x86_on_request" {
   }
 
   assert {
-    condition     = alltrue([for td in aws_ecs_task_definition.site : one(td.runtime_platform).cpu_architecture == "X86_64"])
+    condition     = alltrue([for td in [for m in module.site : m.task_definition] : one(td.runtime_platform).cpu_architecture == "X86_64"])
     error_message = "cpu_architecture must reach every site task definition."
   }
 }

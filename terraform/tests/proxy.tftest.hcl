@@ -53,30 +53,30 @@ run "proxy_service" {
 
   assert {
     condition = (
-      aws_ecs_service.proxy[0].network_configuration[0].assign_public_ip == false &&
-      toset(aws_ecs_service.proxy[0].network_configuration[0].subnets) == toset(aws_subnet.private[*].id) &&
-      toset(aws_ecs_service.proxy[0].network_configuration[0].security_groups) == toset([aws_security_group.proxy[0].id]) &&
-      aws_ecs_service.proxy[0].deployment_circuit_breaker[0].rollback == true
+      module.proxy[0].service.network_configuration[0].assign_public_ip == false &&
+      toset(module.proxy[0].service.network_configuration[0].subnets) == toset(aws_subnet.private[*].id) &&
+      toset(module.proxy[0].service.network_configuration[0].security_groups) == toset([aws_security_group.proxy[0].id]) &&
+      module.proxy[0].service.deployment_circuit_breaker[0].rollback == true
     )
     error_message = "The proxy runs in the private subnets without public IP, in its own group, with rollback."
   }
 
   assert {
     condition = (
-      jsondecode(aws_ecs_task_definition.proxy[0].container_definitions)[0].readonlyRootFilesystem == true &&
-      jsondecode(aws_ecs_task_definition.proxy[0].container_definitions)[0].user == "65532:65532" &&
-      jsondecode(aws_ecs_task_definition.proxy[0].container_definitions)[0].image == "${aws_ecr_repository.this["proxy"].repository_url}:0123456789abcdef0123456789abcdef01234567" &&
-      jsondecode(aws_ecs_task_definition.proxy[0].container_definitions)[0].healthCheck.command == ["CMD", "/proxy", "health", "http://127.0.0.1:8080/healthz"] &&
-      jsondecode(aws_ecs_task_definition.proxy[0].container_definitions)[0].logConfiguration.options["awslogs-group"] == aws_cloudwatch_log_group.proxy[0].name
+      jsondecode(module.proxy[0].task_definition.container_definitions)[0].readonlyRootFilesystem == true &&
+      jsondecode(module.proxy[0].task_definition.container_definitions)[0].user == "65532:65532" &&
+      jsondecode(module.proxy[0].task_definition.container_definitions)[0].image == "${aws_ecr_repository.this["proxy"].repository_url}:0123456789abcdef0123456789abcdef01234567" &&
+      jsondecode(module.proxy[0].task_definition.container_definitions)[0].healthCheck.command == ["CMD", "/proxy", "health", "http://127.0.0.1:8080/healthz"] &&
+      jsondecode(module.proxy[0].task_definition.container_definitions)[0].logConfiguration.options["awslogs-group"] == aws_cloudwatch_log_group.proxy[0].name
     )
     error_message = "The proxy container runs the proxy image hardened like the others and checks itself on /healthz."
   }
 
   assert {
     condition = (
-      { for e in jsondecode(aws_ecs_task_definition.proxy[0].container_definitions)[0].environment : e.name => e.value }["PROXY_ROUTES"] ==
+      { for e in jsondecode(module.proxy[0].task_definition.container_definitions)[0].environment : e.name => e.value }["PROXY_ROUTES"] ==
       "/a=http://a.frontline.internal:8080;keep-prefix,/b=http://b.frontline.internal:8080;keep-prefix" &&
-      !contains([for e in jsondecode(aws_ecs_task_definition.proxy[0].container_definitions)[0].environment : e.name], "PROXY_CERT")
+      !contains([for e in jsondecode(module.proxy[0].task_definition.container_definitions)[0].environment : e.name], "PROXY_CERT")
     )
     error_message = "The proxy must route /a and /b to the sites' Cloud Map names, keeping the prefix, over plain HTTP."
   }
@@ -86,7 +86,7 @@ run "proxy_service" {
       aws_service_discovery_private_dns_namespace.this[0].name == "frontline.internal" &&
       aws_service_discovery_private_dns_namespace.this[0].vpc == aws_vpc.this.id &&
       keys(aws_service_discovery_service.site) == ["a", "b"] &&
-      alltrue([for site in ["a", "b"] : one(aws_ecs_service.site[site].service_registries).registry_arn == aws_service_discovery_service.site[site].arn])
+      alltrue([for site in ["a", "b"] : one(module.site[site].service.service_registries).registry_arn == aws_service_discovery_service.site[site].arn])
     )
     error_message = "Each site service must register in the private namespace under its site name."
   }
@@ -98,7 +98,7 @@ run "proxy_service" {
       aws_lb_listener.proxy[0].default_action[0].target_group_arn == aws_lb_target_group.proxy[0].arn &&
       aws_lb_target_group.proxy[0].health_check[0].path == "/healthz" &&
       aws_lb_target_group.proxy[0].target_type == "ip" &&
-      one(aws_ecs_service.proxy[0].load_balancer).target_group_arn == aws_lb_target_group.proxy[0].arn
+      one(module.proxy[0].service.load_balancer).target_group_arn == aws_lb_target_group.proxy[0].arn
     )
     error_message = "The proxy must sit behind its own ALB listener and target group (health on /healthz)."
   }
@@ -119,7 +119,7 @@ run "proxy_service" {
 
   assert {
     condition = (
-      aws_appautoscaling_target.service["proxy"].resource_id == "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.proxy[0].name}" &&
+      aws_appautoscaling_target.service["proxy"].resource_id == "service/${aws_ecs_cluster.this.name}/${module.proxy[0].service.name}" &&
       aws_appautoscaling_policy.requests["proxy"].target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].resource_label == "${aws_lb.this.arn_suffix}/targetgroup/frontline-proxy/0000000000000ccc"
     )
     error_message = "The proxy service must scale like the site services, on its own target group."

@@ -23,7 +23,7 @@ run "rejects_invalid_cpu_memory_pair" {
     task_cpu    = 256
     task_memory = 4096
   }
-  expect_failures = [aws_ecs_task_definition.site]
+  expect_failures = [terraform_data.service_sizing]
 }
 
 run "rejects_min_above_max" {
@@ -32,7 +32,7 @@ run "rejects_min_above_max" {
     min_tasks = 5
     max_tasks = 2
   }
-  expect_failures = [aws_ecs_service.site]
+  expect_failures = [terraform_data.service_sizing]
 }
 
 run "rejects_domain_without_zone" {
