@@ -454,7 +454,8 @@ def wait_exit(pid, limit):
                 state = f.read().rsplit(")", 1)[1].split()[0]
             if state in ("Z", "X"):
                 return MONO() - t0
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
+            # Gone (and reaped) between open and read: reading a dead process's stat is ESRCH.
             return MONO() - t0
         time.sleep(0.005)
     return None
