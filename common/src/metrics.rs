@@ -48,6 +48,12 @@ impl Counter {
         );
     }
 
+    /// Sets the value (a gauge or state with one writer).
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -142,6 +148,12 @@ impl Metrics {
                 .collect(),
             extra: None,
         }
+    }
+
+    /// Worker `index`'s counters (the first worker's for an index out of range, which the
+    /// event loop never passes: it makes one set per worker).
+    pub fn worker(&self, index: usize) -> &WorkerMetrics {
+        self.workers.get(index).unwrap_or(&self.workers[0])
     }
 
     pub fn with_extra(mut self, extra: Extra) -> Metrics {

@@ -94,12 +94,7 @@ impl ProxyStats {
     pub fn connect_result(&self, worker: usize, id: usize, ok: bool) {
         let w = self.worker(worker);
         if let Some(state) = w.upstream_state.get(id) {
-            let new = if ok { UP } else { DOWN };
-            if state.get() != new {
-                // One writer: set by adding the difference.
-                state.sub(state.get());
-                state.add(new);
-            }
+            state.set(if ok { UP } else { DOWN });
         }
         if !ok {
             let route = self.upstreams.get(id).map_or(0, |u| u.1);

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::http::date::DateCache;
 use crate::log::{self, AccessLog};
-use crate::metrics::{Metrics, WorkerMetrics};
+use crate::metrics::Metrics;
 
 pub(super) struct Worker<S: Service> {
     poll: Poll,
@@ -34,6 +34,15 @@ pub(super) struct Worker<S: Service> {
     accept_paused: bool,
     date: DateCache,
     parts: CxParts,
+}
+
+/// What one turn of the loop hands every connection it touches: the clock read once after
+/// `poll`, the `Date` value of that second, and whether shutdown has begun.
+#[derive(Clone, Copy)]
+struct Turn {
+    now: Instant,
+    date: [u8; 29],
+    draining: bool,
 }
 
 /// What every [`Cx`] of this worker lends out.
@@ -101,13 +110,17 @@ impl<S: Service> Worker<S> {
             let unix = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let date = *self.date.get(unix);
+            let turn = Turn {
+                now,
+                date: *self.date.get(unix),
+                draining: drain_deadline.is_some(),
+            };
             let mut accept_ready = false;
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}
                     Token(t) if t >= LISTENER_BASE => accept_ready = true,
-                    Token(t) => self.dispatch(t, event, now, &date, drain_deadline.is_some()),
+                    Token(t) => self.dispatch(t, event, &turn),
                 }
             }
             if control.shutdown.load(Ordering::SeqCst) && drain_deadline.is_none() {
@@ -115,17 +128,20 @@ impl<S: Service> Worker<S> {
                 // Connections whose handshake completed wait in the listen backlog; closing the
                 // listener would reset them, with any request already sent. Take them in first:
                 // the drain tick below reads what they sent and answers it, or closes them.
-                self.accept_all(now, &date);
+                self.accept_all(&turn);
                 for mut listener in self.listeners.drain(..) {
                     let _ = self.poll.registry().deregister(&mut listener);
                 }
                 next_sweep = now;
             }
             if accept_ready || (self.accept_paused && self.live < self.config.max_connections) {
-                self.accept_all(now, &date);
+                self.accept_all(&turn);
             }
             if now >= next_sweep {
-                self.sweep(now, &date, drain_deadline.is_some());
+                self.sweep(&Turn {
+                    draining: drain_deadline.is_some(),
+                    ..turn
+                });
                 next_sweep = now
                     + if drain_deadline.is_some() {
                         DRAIN_SWEEP
@@ -143,7 +159,7 @@ impl<S: Service> Worker<S> {
                             self.live
                         ));
                     }
-                    self.close_all(now, &date);
+                    self.close_all(&turn);
                     self.parts.log.flush();
                     return Ok(());
                 }
@@ -151,44 +167,26 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    pub(super) fn cx<'a>(
+    fn cx<'a>(
         registry: &'a Registry,
         parts: &'a mut CxParts,
-        now: Instant,
-        date: &'a [u8; 29],
-        draining: bool,
+        turn: &'a Turn,
         slot: usize,
     ) -> Cx<'a> {
-        let metrics = parts
-            .metrics
-            .workers
-            .get(parts.index)
-            .unwrap_or(&parts.metrics.workers[0]);
+        let metrics = parts.metrics.worker(parts.index);
         Cx {
             registry,
-            now,
-            date,
+            now: turn.now,
+            date: &turn.date,
             log: &mut parts.log,
             metrics,
-            draining,
+            draining: turn.draining,
             slot,
             generation: &mut parts.generation,
         }
     }
 
-    fn worker_metrics(&self) -> &WorkerMetrics {
-        let all = &self.parts.metrics.workers;
-        all.get(self.parts.index).unwrap_or(&all[0])
-    }
-
-    fn dispatch(
-        &mut self,
-        token: usize,
-        event: &Event,
-        now: Instant,
-        date: &[u8; 29],
-        draining: bool,
-    ) {
+    fn dispatch(&mut self, token: usize, event: &Event, turn: &Turn) {
         let slot = (token & SLOT_MASK) / 2;
         let side = if token % 2 == 0 {
             Side::Client
@@ -198,38 +196,24 @@ impl<S: Service> Worker<S> {
         let Some(Some(conn)) = self.slots.get_mut(slot) else {
             return; // A stale event for a connection closed earlier in this batch.
         };
-        let mut cx = Self::cx(
-            self.poll.registry(),
-            &mut self.parts,
-            now,
-            date,
-            draining,
-            slot,
-        );
+        let mut cx = Self::cx(self.poll.registry(), &mut self.parts, turn, slot);
         if self.service.ready(&mut cx, conn, side, event) == Flow::Close {
-            self.close_slot(slot, now, date, draining);
+            self.close_slot(slot, turn);
         }
     }
 
-    fn close_slot(&mut self, slot: usize, now: Instant, date: &[u8; 29], draining: bool) {
+    fn close_slot(&mut self, slot: usize, turn: &Turn) {
         if let Some(conn) = self.slots.get_mut(slot).and_then(Option::take) {
-            let mut cx = Self::cx(
-                self.poll.registry(),
-                &mut self.parts,
-                now,
-                date,
-                draining,
-                slot,
-            );
+            let mut cx = Self::cx(self.poll.registry(), &mut self.parts, turn, slot);
             self.service.close(&mut cx, conn);
             self.freed_this_turn.push(slot);
             self.live -= 1;
             OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
-            self.worker_metrics().closed();
+            self.parts.metrics.worker(self.parts.index).closed();
         }
     }
 
-    fn sweep(&mut self, now: Instant, date: &[u8; 29], draining: bool) {
+    fn sweep(&mut self, turn: &Turn) {
         // A worker that is still not accepting keeps the exhaustion episode open even when no
         // new connection runs into the limit; the episode ends once no worker reports it.
         if self.accept_paused {
@@ -237,33 +221,30 @@ impl<S: Service> Worker<S> {
         }
         log::exhaustion_sweep();
         log::report_drops();
-        self.service.worker_tick(now);
+        self.service.worker_tick(turn.now);
         for slot in 0..self.slots.len() {
             if let Some(conn) = self.slots[slot].as_mut() {
-                let mut cx = Self::cx(
-                    self.poll.registry(),
-                    &mut self.parts,
-                    now,
-                    date,
-                    draining,
-                    slot,
-                );
+                let mut cx = Self::cx(self.poll.registry(), &mut self.parts, turn, slot);
                 if self.service.tick(&mut cx, conn) == Flow::Close {
-                    self.close_slot(slot, now, date, draining);
+                    self.close_slot(slot, turn);
                 }
             }
         }
     }
 
-    fn close_all(&mut self, now: Instant, date: &[u8; 29]) {
+    fn close_all(&mut self, turn: &Turn) {
+        let turn = Turn {
+            draining: true,
+            ..*turn
+        };
         for slot in 0..self.slots.len() {
-            self.close_slot(slot, now, date, true);
+            self.close_slot(slot, &turn);
         }
     }
 
     /// Accepts until WouldBlock, the connection limit, or descriptor exhaustion. Both limits
     /// are logged once per episode (see [`log::exhausted`]), not once per connection refused.
-    fn accept_all(&mut self, now: Instant, date: &[u8; 29]) {
+    fn accept_all(&mut self, turn: &Turn) {
         self.accept_paused = false;
         for index in 0..self.listeners.len() {
             loop {
@@ -279,7 +260,7 @@ impl<S: Service> Worker<S> {
                     break;
                 }
                 match self.listeners[index].accept() {
-                    Ok((stream, peer)) => self.admit(stream, peer, index, now, date),
+                    Ok((stream, peer)) => self.admit(stream, peer, index, turn),
                     Err(e) => match e.kind() {
                         io::ErrorKind::WouldBlock => break,
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
@@ -301,14 +282,7 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    fn admit(
-        &mut self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        listener: usize,
-        now: Instant,
-        date: &[u8; 29],
-    ) {
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, listener: usize, turn: &Turn) {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -316,20 +290,19 @@ impl<S: Service> Worker<S> {
                 self.slots.len() - 1
             }
         };
-        let mut cx = Self::cx(
-            self.poll.registry(),
-            &mut self.parts,
-            now,
-            date,
-            false,
-            slot,
-        );
+        // A connection is accepted as not draining, even when shutdown began this turn (the
+        // listen backlog taken in at the signal): the drain sweep deals with it next.
+        let turn = Turn {
+            draining: false,
+            ..*turn
+        };
+        let mut cx = Self::cx(self.poll.registry(), &mut self.parts, &turn, slot);
         match self.service.accept(&mut cx, stream, peer, listener) {
             Some(conn) => {
                 self.slots[slot] = Some(conn);
                 self.live += 1;
                 OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
-                self.worker_metrics().accepted();
+                self.parts.metrics.worker(self.parts.index).accepted();
             }
             None => self.free.push(slot),
         }
