@@ -102,24 +102,11 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Names a client may not set when the peer is not trusted (in their `-` spelling).
-const FORWARDING: [&str; 11] = [
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-scheme",
-    "x-forwarded-ssl",
-    "x-real-ip",
-    "x-client-ip",
-    "true-client-ip",
-];
-
+/// Whether a client may not set `name` when the peer is not trusted: one of the proxy's
+/// forwarding fields (`forward::FORWARDING`), in either spelling.
 fn is_forwarding(name: &str) -> bool {
     let n = name.to_ascii_lowercase().replace('_', "-");
-    FORWARDING.contains(&n.as_str())
+    proxy::forward::FORWARDING.contains(&n.as_str())
 }
 
 fn request(data: &[u8], knob: u8) {

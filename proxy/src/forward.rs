@@ -49,7 +49,7 @@ fn is_hop_by_hop(name: &str) -> bool {
 }
 
 /// Fields that describe the client and the original request, in their `-` spelling.
-const FORWARDING: [&str; 11] = [
+pub const FORWARDING: [&str; 11] = [
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-proto",

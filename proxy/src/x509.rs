@@ -119,63 +119,31 @@ mod tests {
     /// what `openssl x509 -enddate` and `date` make of it.
     #[test]
     fn reads_a_real_certificate() {
-        let run = |cmd: &str, args: &[&str], input: &[u8]| {
-            use std::io::Write;
-            let mut child = std::process::Command::new(cmd)
+        let dir = std::env::temp_dir().join(format!("x509-{}", std::process::id()));
+        let (cert, _key) = testkit::self_signed(&dir, 10950);
+        let run = |cmd: &str, args: &[&str]| {
+            let out = std::process::Command::new(cmd)
                 .args(args)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
+                .output()
                 .expect(cmd);
-            child.stdin.take().unwrap().write_all(input).unwrap();
-            let out = child.wait_with_output().unwrap();
             String::from_utf8(out.stdout).unwrap()
         };
-        let pem = run(
+        let end = run(
             "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "/dev/null",
-                "-subj",
-                "/CN=t",
-                "-days",
-                "10950",
-            ],
-            b"",
+            &["x509", "-noout", "-enddate", "-in", cert.to_str().unwrap()],
         );
-        let end = run("openssl", &["x509", "-noout", "-enddate"], pem.as_bytes());
         let end = end.trim().trim_start_matches("notAfter=");
-        let want: u64 = run("date", &["-u", "-d", end, "+%s"], b"")
+        let want: u64 = run("date", &["-u", "-d", end, "+%s"])
             .trim()
             .parse()
             .unwrap();
-        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        assert_eq!(not_after(&base64_decode(&b64)), Some(want), "{pem}");
-    }
-
-    fn base64_decode(s: &str) -> Vec<u8> {
-        let val = |c: u8| match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            _ => 63,
-        };
-        let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').map(val).collect();
-        let mut out = Vec::new();
-        for chunk in bytes.chunks(4) {
-            let n = chunk.iter().fold(0u32, |acc, &v| (acc << 6) | u32::from(v))
-                << (6 * (4 - chunk.len()));
-            out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-        }
-        out
+        let pem = std::fs::read(&cert).unwrap();
+        let der = rustls_pemfile::certs(&mut &pem[..])
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(not_after(&der), Some(want));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

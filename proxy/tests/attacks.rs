@@ -76,37 +76,14 @@ fn pipelining_client_that_never_reads_is_bounded() {
     let up = Upstream::echo();
     let plain = Proxy::start(&["--route", &format!("/r={}", up.url())]);
     let dir = std::env::temp_dir().join(format!("attacks-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "c.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .current_dir(&dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl CLI");
-    assert!(status.success());
+    let (cert, key) = self_signed(&dir, 1);
     let tls = Proxy::start(&[
         "--tls-listen",
         "127.0.0.1:0",
         "--cert",
-        dir.join("c.pem").to_str().unwrap(),
+        cert.to_str().unwrap(),
         "--key",
-        dir.join("k.pem").to_str().unwrap(),
+        key.to_str().unwrap(),
         "--route",
         &format!("/r={}", up.url()),
     ]);

@@ -12,6 +12,7 @@
 pub mod client;
 pub mod http;
 pub mod json;
+pub mod pki;
 pub mod process;
 pub mod servers;
 pub mod site;
@@ -20,6 +21,7 @@ pub mod upstream;
 pub use client::Client;
 pub use http::*;
 pub use json::parse_flat_json;
+pub use pki::self_signed;
 pub use process::{bin, Lines, Running};
 pub use servers::{
     exchange, get, metrics_addr, raw_until_close, run, sample, scrape, start, Proxy, Server,
