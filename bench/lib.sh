@@ -46,15 +46,11 @@ pick_port() { printf -v "$1" '%s' "$(free_port)"; }
 # stop PID: TERM, wait up to 3 s, KILL (stop_pid without its status).
 stop() { stop_pid "$1" || true; }
 
-# wait_http URL [curl args...]: until it answers 2xx (10 s at most).
+# wait_http URL [curl args...]: until it answers below 400 (curl -f), 10 s at most, or die.
 wait_http() {
     local url=$1
     shift
-    for _ in $(seq 100); do
-        curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "no 2xx from $url after 10 s"
+    wait_for_http "$url" 10 -f "$@" || die "no 2xx from $url after 10 s"
 }
 
 # The only child of PID (nginx's worker), waiting for it to appear.
@@ -68,8 +64,6 @@ child_of() {
     die "no child process of $1"
 }
 
-# proc_kb PID FIELD: VmRSS / VmHWM in kB.
-proc_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
 # CPU ticks (user+system, all threads) of the given pids, summed.
 cpu_ticks() {

@@ -196,6 +196,9 @@ cleanup_spawned() {
     SPAWN_PIDS=()
 }
 
+# proc_kb PID FIELD: a /proc/PID/status size field in kB (VmRSS, VmHWM); empty once PID is gone.
+proc_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
 # --- HTTP helpers ------------------------------------------------------------
 # wait_for_http URL [TIMEOUT_S] [CURL_ARGS...]: waits until URL answers at all
 # (any HTTP status); returns 1 on timeout.

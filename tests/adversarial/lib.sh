@@ -132,8 +132,6 @@ start_upstream() {
         say "upstream $name did not start:"; cat "$ADV_TMP/$name.err"; return 1; }
 }
 
-# rss_kib PID: current VmRSS in KiB.
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
 # jq-free JSON access: jget FILE EXPR evaluates a Python expression over the object `j`.
 jget() {

@@ -104,13 +104,13 @@ idle() {
     h2load --h1 -n 1000 -c 10 "http://$addr/page.txt" >/dev/null 2>&1
     sleep 2
     local before after
-    before=$(for _ in 1 2 3 4 5; do rss_kib "$pid"; sleep 0.2; done | sort -n | sed -n 3p)
+    before=$(for _ in 1 2 3 4 5; do proc_kb "$pid" VmRSS; sleep 0.2; done | sort -n | sed -n 3p)
     spawn "$name-idle" bash -c 'ulimit -n "$(ulimit -Hn)"; exec "$@"' _ python3 "$ADV_DIR/helpers/adv.py" idle "$addr" \
         --path /page.txt --count "$count" --batch 500 --hold 60 --max-time 120 --ready-file "$ready" --release-file "$release"
     local client=$SPAWNED
     for _ in $(seq 1200); do [[ -f $ready ]] && break; sleep 0.1; done
     sleep 3
-    after=$(for _ in 1 2 3 4 5; do rss_kib "$pid"; sleep 0.2; done | sort -n | sed -n 3p)
+    after=$(for _ in 1 2 3 4 5; do proc_kb "$pid" VmRSS; sleep 0.2; done | sort -n | sed -n 3p)
     touch "$release"
     wait "$client"
     local out=$ADV_TMP/$name-idle.out held ok alive per

@@ -268,7 +268,7 @@ grep -h -o 'checkov:skip=[^ ].*' "$WORK"/checkov/src/terraform/*.tf "$WORK"/chec
 
 # ------------------------------------------------------------------------------
 section "apply and destroy against moto_server (127.0.0.1)"
-MOTO_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+MOTO_PORT=$(free_port)
 ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 MOTO_PID=$!
