@@ -36,7 +36,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -284,9 +284,6 @@ fn spawn_signal_thread(control: Arc<Control>, reload: Option<ReloadHook>) -> io:
 
 mod worker;
 use worker::Worker;
-
-/// Counts connections over all workers, for tests and diagnostics.
-pub static OPEN_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Whether `e` means the process (or the system) ran out of descriptors or memory: a condition
 /// to report once per episode with [`log::exhausted`], not per request.

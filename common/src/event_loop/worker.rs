@@ -15,7 +15,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::{
     is_resource_exhaustion, Control, Cx, Flow, LoopConfig, Service, Side, DRAIN_SWEEP,
-    LISTENER_BASE, OPEN_CONNECTIONS, SLOT_MASK, SWEEP, WAKER,
+    LISTENER_BASE, SLOT_MASK, SWEEP, WAKER,
 };
 use crate::http::date::DateCache;
 use crate::log::{self, AccessLog};
@@ -208,7 +208,6 @@ impl<S: Service> Worker<S> {
             self.service.close(&mut cx, conn);
             self.freed_this_turn.push(slot);
             self.live -= 1;
-            OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
             self.parts.metrics.worker(self.parts.index).closed();
         }
     }
@@ -301,7 +300,6 @@ impl<S: Service> Worker<S> {
             Some(conn) => {
                 self.slots[slot] = Some(conn);
                 self.live += 1;
-                OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
                 self.parts.metrics.worker(self.parts.index).accepted();
             }
             None => self.free.push(slot),
