@@ -29,20 +29,19 @@ impl Files {
             Lookup::Found(found) => found,
             other => return Ok(other),
         };
-        let (source, read) = match (&identity.meta.bytes, identity.file) {
-            (Some(_), _) => (identity.meta.clone(), None),
+        let source = identity.meta;
+        let read;
+        let bytes = match (&source.bytes, identity.file) {
+            (Some(bytes), _) => &bytes[..],
             (None, Some(mut file)) => {
                 // Too large for the cache but small enough to compress: read it once, here.
-                let mut bytes = Vec::with_capacity(stat.size as usize);
-                (&mut file).take(stat.size).read_to_end(&mut bytes)?;
-                (identity.meta.clone(), Some(bytes))
+                let mut buf = Vec::with_capacity(stat.size as usize);
+                (&mut file).take(stat.size).read_to_end(&mut buf)?;
+                read = buf;
+                &read[..]
             }
             (None, None) => return Ok(Lookup::NotFound),
         };
-        let bytes = read
-            .as_deref()
-            .or(source.bytes.as_deref())
-            .unwrap_or_default();
         if bytes.len() as u64 != source.stat.size {
             return Ok(Lookup::NotFound); // changed while read: the next request sees the new one
         }
