@@ -45,6 +45,14 @@ impl LogInfo {
         self.user_agent = head.header("user-agent").map(&mut put);
     }
 
+    /// The protocol the request came over, when it is not the head's own (HTTP/2 streams are
+    /// parsed as HTTP/1.1 heads).
+    pub fn set_version(&mut self, version: Version) {
+        if self.version.is_some() {
+            self.version = Some(version);
+        }
+    }
+
     /// Forgets the request (for answers to heads that could not be parsed).
     pub fn clear(&mut self) {
         self.buf.clear();

@@ -1,5 +1,5 @@
-//! One client connection: the state machine (`Waiting -> Forwarding -> Waiting`, `-> Tunnel`,
-//! `-> Closing`), the drive loop and the answers the proxy writes itself; the timeouts, the
+//! One client connection: the state machine (`Handshake -> Waiting | H2`, `Waiting ->
+//! Forwarding -> Waiting`, `-> Tunnel`, `-> Closing`), the drive loop and the answers the proxy writes itself; the timeouts, the
 //! drain on shutdown and the close are in [`lifecycle`].
 //!
 //! Each state carries its own data: an [`Exchange`] while forwarding, a [`Tunnel`] after a
@@ -23,15 +23,17 @@ use common::conn::{self, Closing, Driven, HeadClock, Round, Stop, Wind};
 use common::event_loop::{Cx, Flow, Side};
 use common::http::request::{self, header_storage, Limits, Version};
 use common::http::response::Canned;
+use common::transport::Transport;
 use mio::event::Event;
 
 use crate::access::LogInfo;
 use crate::exchange::{ClientSide, Exchange, Failure, Step, OUTPUT_HIGH_WATER};
 use crate::forward::NAME;
+use crate::mux::{self, Mux};
 use crate::pages;
-use crate::plan::{self, Action, Answer, Plan};
+use crate::plan::{Action, Answer, Plan};
 use crate::service::Proxy;
-use crate::stream::Stream;
+use crate::stream::{Io, Stream};
 use crate::tunnel::Tunnel;
 use crate::upstream_conn::UpstreamConn;
 
@@ -54,11 +56,15 @@ const LIMITS: Limits = Limits {
 // connections cost 9 KiB instead of under 5 after a burst). The slot is sized for it once.
 #[allow(clippy::large_enum_variant)]
 enum State {
+    /// A TLS handshake in progress: ALPN then decides between HTTP/1.1 and HTTP/2.
+    Handshake,
     /// Waiting for (or receiving) a request head. Answers the proxy writes itself are
     /// written from here and the connection stays here.
     Waiting,
     Forwarding(Exchange),
     Tunnel(Box<Tunnel>),
+    /// HTTP/2: many streams, each with its own exchange (`mux.rs`).
+    H2(Box<Mux>),
     Closing(Closing),
 }
 
@@ -97,7 +103,11 @@ impl Conn {
             plan: Plan::default(),
             log: LogInfo::default(),
             kept: None,
-            state: State::Waiting,
+            state: if https {
+                State::Handshake
+            } else {
+                State::Waiting
+            },
         }
     }
 
@@ -106,7 +116,9 @@ impl Conn {
         match &mut self.state {
             State::Forwarding(ex) => ex.upstream_conn(),
             State::Tunnel(t) => Some(t.upstream_conn()),
-            State::Waiting | State::Closing(_) => self.kept.as_mut(),
+            State::Handshake | State::H2(_) | State::Waiting | State::Closing(_) => {
+                self.kept.as_mut()
+            }
         }
     }
 
@@ -114,7 +126,9 @@ impl Conn {
         match side {
             Side::Client => self.client.record(event),
             Side::Upstream => {
-                if let Some(up) = self.upstream_conn() {
+                if let State::H2(mux) = &mut self.state {
+                    mux.record(event);
+                } else if let Some(up) = self.upstream_conn() {
                     up.record(event);
                 }
             }
@@ -130,6 +144,9 @@ impl Conn {
                 let rearmed = self.client.rearm(cx).is_ok();
                 if let Some(up) = self.upstream_conn() {
                     let _ = up.stream.rearm(cx);
+                }
+                if let State::H2(mux) = &mut self.state {
+                    mux.rearm(cx);
                 }
                 if rearmed {
                     Flow::Continue
@@ -150,6 +167,8 @@ impl Conn {
         let mut progress = self.write_client(cx)?;
         progress |= self.read_client(cx)?;
         progress |= match self.state {
+            State::Handshake => self.handshake_done(cx),
+            State::H2(_) => self.multiplex(p, cx),
             State::Waiting => self.take_requests(p, cx),
             State::Forwarding(_) => self.forward(p, cx)?,
             State::Tunnel(ref mut t) => {
@@ -181,6 +200,49 @@ impl Conn {
         Ok(progress)
     }
 
+    /// Once the TLS handshake is over, ALPN decides the protocol. Returns whether it was.
+    fn handshake_done(&mut self, cx: &mut Cx) -> bool {
+        if self.client.io.is_handshaking() {
+            if self.client.input_ended() {
+                self.start_closing(cx);
+                return true;
+            }
+            return false;
+        }
+        let h2 = matches!(&self.client.io, Io::Tls(tls) if tls.negotiated_h2());
+        if h2 {
+            // Plaintext that arrived with the handshake's last flight is kept.
+            let mut cin = Buffer::new(mux::INPUT_BUF);
+            cin.push(self.cin.filled());
+            self.cin = cin;
+            self.cout = Buffer::new(mux::OUTPUT_BUF);
+            self.state = State::H2(Box::new(Mux::new(&mut self.cout, cx.now)));
+        } else {
+            self.state = State::Waiting;
+        }
+        true
+    }
+
+    /// One step of the HTTP/2 connection; closes it when it is over or the client left.
+    fn multiplex(&mut self, p: &mut Proxy, cx: &mut Cx) -> bool {
+        let State::H2(mux) = &mut self.state else {
+            return false;
+        };
+        let mut io = mux::Io {
+            cin: &mut self.cin,
+            cout: &mut self.cout,
+            peer: self.peer.ip(),
+            trusted: self.trusted,
+        };
+        match mux.step(&mut io, p, cx) {
+            Ok(progress) if !self.client.input_ended() => progress,
+            _ => {
+                self.start_closing(cx);
+                true
+            }
+        }
+    }
+
     /// Parses and starts the requests waiting in `cin`, in order, while the output towards the
     /// client is below its high-water mark. Returns whether anything was done.
     fn take_requests(&mut self, p: &mut Proxy, cx: &mut Cx) -> bool {
@@ -210,17 +272,9 @@ impl Conn {
                 }
             };
             self.log.capture(&head, cx.log.is_enabled(), cx.now);
-            let shared = &*p.shared;
-            let context = plan::Context {
-                routes: &shared.config.routes,
-                health_path: shared.config.health_path.as_bytes(),
-                https: self.https,
-                redirect_https: (shared.server_tls.is_some() && !self.https)
-                    .then_some(shared.tls_port),
-                max_body: shared.config.max_body,
-                peer: self.peer.ip(),
-                trusted: self.trusted,
-            };
+            let context = p
+                .shared
+                .plan_context(self.https, self.peer.ip(), self.trusted);
             self.plan.make(&head, &context, &mut p.scratch);
             let head_len = head.head_len;
             self.cin.consume(head_len);
@@ -393,7 +447,8 @@ impl Conn {
         match std::mem::replace(&mut self.state, State::Waiting) {
             State::Forwarding(ex) => ex.abandon(cx),
             State::Tunnel(t) => t.close(cx),
-            State::Waiting => {}
+            State::H2(mut mux) => mux.abandon(cx),
+            State::Handshake | State::Waiting => {}
             State::Closing(c) => self.state = State::Closing(c),
         }
     }

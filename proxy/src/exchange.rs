@@ -16,7 +16,7 @@ use common::http::request::Version;
 use common::http::status::Status;
 
 use crate::connector::Connector;
-use crate::framing::{Body, BodyError, In, Out};
+use crate::framing::{self, Body, BodyError, In, Out};
 use crate::plan::Plan;
 use crate::response::{self, Parsed, ResponsePlan};
 use crate::service::Proxy;
@@ -103,7 +103,7 @@ impl Exchange {
             up: None,
             request: Body::new(
                 plan.body,
-                plan.body == In::Chunked,
+                framing::request_out(plan.body) == Out::Chunked,
                 p.shared.config.max_body,
             ),
             response: Response::Awaiting,
@@ -252,6 +252,13 @@ impl Exchange {
                 Ok(moved) => {
                     progress |= moved;
                     let client_gone = client.input_end != InputEnd::Open && client.cin.is_empty();
+                    // A body delimited by the end of the client's input (an HTTP/2 stream
+                    // without content-length) ends cleanly there; any other is cut.
+                    let ended = client_gone
+                        && client.input_end == InputEnd::Clean
+                        && !self.request.is_done()
+                        && self.request.at_eof(&mut up.output).is_ok();
+                    progress |= ended;
                     if !moved && client_gone && !self.request.is_done() {
                         return Err(Failure::ClientGone);
                     }

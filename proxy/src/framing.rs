@@ -145,12 +145,13 @@ pub fn client_framing(body: In, client_http11: bool) -> Out {
     }
 }
 
-/// How a request body goes upstream: always a length or chunked (never read-until-close).
+/// How a request body goes upstream: always a length or chunked (never read-until-close). A
+/// body that ends with its HTTP/2 stream (`UntilClose`, no content-length) goes chunked.
 pub fn request_out(body: In) -> Out {
     match body {
-        In::None | In::UntilClose => Out::None,
+        In::None => Out::None,
         In::Length(n) => Out::Length(n),
-        In::Chunked => Out::Chunked,
+        In::Chunked | In::UntilClose => Out::Chunked,
     }
 }
 

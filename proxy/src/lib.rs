@@ -12,10 +12,12 @@
 //! - [`framing`]: request/response framing decisions and the body pump.
 //! - [`pages`]: the responses the proxy writes itself (index, errors, HTTPS redirects).
 //! - [`x509`]: a certificate's notAfter, for the expiry metric.
+//! - [`h2`]: HTTP/2 framing, HPACK and the stream-to-HTTP/1.1 gateway.
 
 pub mod chunked;
 pub mod forward;
 pub mod framing;
+pub mod h2;
 pub mod normalize;
 pub mod pages;
 pub mod plan;

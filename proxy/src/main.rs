@@ -7,6 +7,7 @@ mod client;
 mod config;
 mod connector;
 mod exchange;
+mod mux;
 mod resolver;
 mod service;
 mod stats;

@@ -4,7 +4,7 @@
 //!
 //! Must not hold protocol logic itself; must not block.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use common::event_loop::{Cx, Flow, Service, Side};
@@ -16,7 +16,7 @@ use rustls::{ClientConfig, ServerConfig};
 
 use crate::client::Conn;
 use crate::config::Config;
-use crate::plan::Scratch;
+use crate::plan::{self, Scratch};
 use crate::resolver::Resolver;
 use crate::stats::ProxyStats;
 use crate::stream::{Io, Stream};
@@ -35,6 +35,19 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// What a request's plan depends on besides its head.
+    pub fn plan_context(&self, https: bool, peer: IpAddr, trusted: bool) -> plan::Context<'_> {
+        plan::Context {
+            routes: &self.config.routes,
+            health_path: self.config.health_path.as_bytes(),
+            https,
+            redirect_https: (self.server_tls.is_some() && !https).then_some(self.tls_port),
+            max_body: self.config.max_body,
+            peer,
+            trusted,
+        }
+    }
+
     /// The HSTS value for a response on an HTTPS (`https`) connection.
     pub fn hsts(&self, https: bool) -> Option<&[u8]> {
         if https {

@@ -27,7 +27,17 @@ impl Conn {
                 let over = cx.draining || t.expired(now, p.shared.config.upstream_timeout);
                 return if over { Flow::Close } else { Flow::Continue };
             }
-            State::Forwarding(_) | State::Waiting => {}
+            State::H2(mux) => {
+                if self.client.send_stalled(&self.cout, now, idle_timeout) {
+                    return Flow::Close;
+                }
+                let timeouts = (header_timeout, idle_timeout);
+                if mux.tick(&mut self.cout, timeouts, p, cx).is_err() {
+                    self.start_closing(cx);
+                }
+                return self.drive(p, cx);
+            }
+            State::Forwarding(_) | State::Waiting | State::Handshake => {}
         }
         // A client that stopped reading: the send timeout.
         if self.client.send_stalled(&self.cout, now, idle_timeout) {
