@@ -124,9 +124,9 @@ pub struct Mux {
     streams: Vec<H2Stream>,
     /// The highest stream id the client used; lower unknown ids are closed streams.
     last_stream: u32,
-    /// Ids of streams we reset lately, whose in-flight frames are ignored (section 5.1).
-    reset_lately: [u32; 16],
-    reset_at: usize,
+    /// Streams closed lately: (id, whether we reset it). See [`Mux::closed_lately`].
+    closed: [(u32, bool); 32],
+    closed_at: usize,
     send_window: i64,
     peer_initial_window: i64,
     peer_max_frame: usize,
@@ -159,8 +159,8 @@ impl Mux {
             out_block: Vec::new(),
             streams: Vec::new(),
             last_stream: 0,
-            reset_lately: [0; 16],
-            reset_at: 0,
+            closed: [(0, false); 32],
+            closed_at: 0,
             send_window: frame::DEFAULT_WINDOW,
             peer_initial_window: frame::DEFAULT_WINDOW,
             peer_max_frame: frame::MIN_MAX_FRAME,
@@ -377,6 +377,7 @@ impl Mux {
                         return Err(CALM);
                     }
                     self.streams.remove(i).abandon(cx);
+                    self.remember_closed(head.stream, false);
                 }
                 Ok(())
             }
@@ -441,7 +442,7 @@ impl Mux {
             return Err(CALM);
         }
         frame::put_rst_stream(cout, id, code);
-        self.remember_reset(id);
+        self.remember_closed(id, true);
         Ok(())
     }
 
@@ -469,10 +470,11 @@ impl Mux {
             return Ok(());
         }
         if !self.is_idle(id) {
-            return Err(ConnError(
-                ErrorCode::StreamClosed,
-                "HEADERS on a closed stream",
-            ));
+            return match self.closed_lately(id) {
+                Some(true) => Ok(()),
+                Some(false) => Err(ConnError(ErrorCode::StreamClosed, "HEADERS on a closed stream")),
+                None => Err(ConnError(ErrorCode::ProtocolError, "stream id not increasing")),
+            };
         }
         self.last_stream = id;
         if let Some(last) = self.goaway {
@@ -529,7 +531,7 @@ impl Mux {
             self.calm(now)?;
         }
         let Some(i) = self.index(head.stream) else {
-            if self.reset_lately.contains(&head.stream) {
+            if self.closed_lately(head.stream) == Some(true) {
                 return Ok(());
             }
             return self.reset(io.cout, head.stream, ErrorCode::StreamClosed, now);
@@ -669,10 +671,11 @@ impl Mux {
                 }
                 outcome => {
                     let stream = self.streams.remove(i);
+                    let reset = matches!(outcome, Outcome::Reset(_));
                     if let Outcome::Reset(code) = outcome {
                         frame::put_rst_stream(io.cout, stream.id, code);
-                        self.remember_reset(stream.id);
                     }
+                    self.remember_closed(stream.id, reset);
                     stream.abandon(cx);
                     progress = true;
                 }
@@ -681,9 +684,20 @@ impl Mux {
         progress
     }
 
-    fn remember_reset(&mut self, id: u32) {
-        self.reset_lately[self.reset_at % self.reset_lately.len()] = id;
-        self.reset_at += 1;
+    fn remember_closed(&mut self, id: u32, reset_by_us: bool) {
+        self.closed[self.closed_at % self.closed.len()] = (id, reset_by_us);
+        self.closed_at += 1;
+    }
+
+    /// Whether stream `id` closed lately, and if so whether we reset it. Frames still in
+    /// flight on a stream we reset are ignored (section 5.1, "closed"); other frames on a
+    /// closed stream are STREAM_CLOSED errors; an id below the highest one used that was
+    /// never opened is a PROTOCOL_ERROR (section 5.1.1). Older ids are treated as never seen.
+    fn closed_lately(&self, id: u32) -> Option<bool> {
+        self.closed
+            .iter()
+            .find(|(closed, _)| *closed == id && id != 0)
+            .map(|&(_, reset)| reset)
     }
 
     /// Periodic work: the streams' exchange timeouts, the preface and idle timeouts, the
@@ -703,7 +717,7 @@ impl Mux {
                 Some(code) => {
                     let id = self.streams[i].id;
                     frame::put_rst_stream(cout, id, code);
-                    self.remember_reset(id);
+                    self.remember_closed(id, true);
                     self.streams.remove(i).abandon(cx);
                 }
                 None => i += 1,
