@@ -160,13 +160,19 @@ impl<T: Transport> Endpoint<T> {
 /// How long a closing connection keeps reading and dropping after our side was shut.
 pub const LINGER: Duration = Duration::from_secs(2);
 
-/// The end of a connection (see the module doc).
+/// The most a closing connection reads and drops: enough for the leftovers of a request
+/// in flight; past it, reading stops (a peer that keeps sending after an error, a flood cut
+/// off by a GOAWAY, gets no more of our CPU) and the deadlines end the connection.
+pub const MAX_DROPPED: usize = 256 * 1024;
+
+/// The end of a connection (see the module doc). `dropped` counts the input read and
+/// dropped so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Closing {
     /// The last bytes are being written; the send timeout applies.
-    Flushing,
+    Flushing { dropped: usize },
     /// Our side is shut; the peer's leftovers are dropped until it closes or the deadline.
-    Lingering { until: Instant },
+    Lingering { until: Instant, dropped: usize },
 }
 
 /// What [`Closing::step`] decided.
@@ -179,7 +185,13 @@ pub enum Wind {
 }
 
 impl Closing {
-    /// One round of closing: flush, then shut and linger, dropping input all along.
+    /// The start of a close: flushing, nothing dropped yet.
+    pub fn flushing() -> Closing {
+        Closing::Flushing { dropped: 0 }
+    }
+
+    /// One round of closing: flush, then shut and linger, dropping input all along (up to
+    /// [`MAX_DROPPED`]).
     pub fn step<T: Transport>(
         &mut self,
         ep: &mut Endpoint<T>,
@@ -191,20 +203,25 @@ impl Closing {
             Ok(moved) => moved,
             Err(_) => return Wind::Done,
         };
-        if ep.read(input).is_err() {
-            return Wind::Done;
+        let (Closing::Flushing { dropped } | Closing::Lingering { dropped, .. }) = self;
+        if *dropped < MAX_DROPPED {
+            if ep.read(input).is_err() {
+                return Wind::Done;
+            }
+            *dropped += input.len();
+            progress |= !input.is_empty();
+            input.clear();
         }
-        progress |= !input.is_empty();
-        input.clear();
         match *self {
-            Closing::Flushing if output.is_empty() && !ep.io.has_pending_output() => {
+            Closing::Flushing { dropped } if output.is_empty() && !ep.io.has_pending_output() => {
                 ep.io.close_write();
                 *self = Closing::Lingering {
                     until: now + LINGER,
+                    dropped,
                 };
                 progress = true;
             }
-            Closing::Lingering { until } if now >= until => return Wind::Done,
+            Closing::Lingering { until, .. } if now >= until => return Wind::Done,
             _ => {}
         }
         // Lingering (just now, or before) and the peer has closed: nothing more to wait for.
@@ -225,8 +242,8 @@ impl Closing {
         draining: bool,
     ) -> bool {
         match *self {
-            Closing::Flushing => ep.send_stalled(output, now, send_timeout),
-            Closing::Lingering { until } => draining || now >= until,
+            Closing::Flushing { .. } => ep.send_stalled(output, now, send_timeout),
+            Closing::Lingering { until, .. } => draining || now >= until,
         }
     }
 }

@@ -457,6 +457,6 @@ impl Conn {
     fn start_closing(&mut self, cx: &Cx) {
         self.leave(cx);
         self.cin.clear();
-        self.state = State::Closing(Closing::Flushing);
+        self.state = State::Closing(Closing::flushing());
     }
 }

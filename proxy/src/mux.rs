@@ -14,7 +14,7 @@
 //! - resets, whether the client sends them (Rapid Reset, CVE-2023-44487) or makes us send them
 //!   by misbehaving (MadeYouReset, CVE-2025-8671), draw from one token bucket; frames that do
 //!   no work for us (PING, SETTINGS, PRIORITY, empty DATA, unknown types, CONTINUATION, window
-//!   updates that unblock nothing) from another. Past either: GOAWAY ENHANCE_YOUR_CALM.
+//!   updates while nothing is being sent) from another. Past either: GOAWAY ENHANCE_YOUR_CALM.
 //!
 //! Must not block, must not buffer beyond the bounds above.
 
@@ -472,8 +472,14 @@ impl Mux {
         if !self.is_idle(id) {
             return match self.closed_lately(id) {
                 Some(true) => Ok(()),
-                Some(false) => Err(ConnError(ErrorCode::StreamClosed, "HEADERS on a closed stream")),
-                None => Err(ConnError(ErrorCode::ProtocolError, "stream id not increasing")),
+                Some(false) => Err(ConnError(
+                    ErrorCode::StreamClosed,
+                    "HEADERS on a closed stream",
+                )),
+                None => Err(ConnError(
+                    ErrorCode::ProtocolError,
+                    "stream id not increasing",
+                )),
             };
         }
         self.last_stream = id;
@@ -608,8 +614,9 @@ impl Mux {
             if increment == 0 {
                 return Err(ConnError(ErrorCode::ProtocolError, "zero window increment"));
             }
-            let unblocks =
-                self.send_window <= 0 && self.streams.iter().any(|s| s.window_blocked(1));
+            // A grant while a response is being sent is flow control at work; one while
+            // nothing is sent is chatter (a WINDOW_UPDATE flood).
+            let useful = self.streams.iter().any(H2Stream::sending);
             self.send_window += increment;
             if self.send_window > frame::MAX_WINDOW {
                 return Err(ConnError(
@@ -617,7 +624,7 @@ impl Mux {
                     "connection window overflow",
                 ));
             }
-            if !unblocks {
+            if !useful {
                 self.calm(now)?;
             }
             return Ok(());
@@ -635,9 +642,9 @@ impl Mux {
         let code = if increment == 0 {
             Some(ErrorCode::ProtocolError)
         } else {
-            let unblocks = s.send_window <= 0 && s.window_blocked(self.send_window.max(1));
+            let useful = s.sending();
             s.send_window += increment;
-            if !unblocks {
+            if !useful {
                 self.calm(now)?;
             }
             (self.streams[i].send_window > frame::MAX_WINDOW).then_some(ErrorCode::FlowControlError)

@@ -47,7 +47,10 @@ fn requests_become_http11_exchanges() {
     c.headers(5, &fields, false);
     c.data(5, b"abc", true);
     let seen = String::from_utf8(c.response(5).body).unwrap();
-    assert!(seen.contains("Content-Length: 3") || seen.contains("content-length: 3"), "{seen}");
+    assert!(
+        seen.contains("Content-Length: 3") || seen.contains("content-length: 3"),
+        "{seen}"
+    );
     assert!(seen.contains("body-length: 3"), "{seen}");
     // HEAD: headers only, END_STREAM on HEADERS.
     c.headers(7, &request_fields("HEAD", "/a/h", &[]), true);
@@ -140,11 +143,17 @@ fn unknown_frames_are_ignored_and_pings_answered() {
     c.frame(frame::PRIORITY, 0, 9, &[0, 0, 0, 0, 16]);
     c.ping(*b"12345678");
     let ack = c.until(|f| f.kind == frame::PING).unwrap();
-    assert_eq!((ack.flags, &ack.payload[..]), (frame::ACK, &b"12345678"[..]));
+    assert_eq!(
+        (ack.flags, &ack.payload[..]),
+        (frame::ACK, &b"12345678"[..])
+    );
     // A PING ACK is not answered; the connection still serves.
     c.frame(frame::PING, frame::ACK, 0, b"abcdefgh");
     assert_eq!(c.fetch(1, "/a/").status, 200);
-    assert!(!c.seen.iter().any(|f| f.kind == frame::PING && f.payload == b"abcdefgh"));
+    assert!(!c
+        .seen
+        .iter()
+        .any(|f| f.kind == frame::PING && f.payload == b"abcdefgh"));
 }
 
 /// Connection errors a client can provoke, each with the code RFC 9113 names.
@@ -165,39 +174,64 @@ fn connection_errors() {
         ("DATA on stream 0", ErrorCode::ProtocolError, |c| {
             c.data(0, b"x", true)
         }),
-        ("RST_STREAM on an idle stream", ErrorCode::ProtocolError, |c| {
-            c.rst(7, 8)
-        }),
+        (
+            "RST_STREAM on an idle stream",
+            ErrorCode::ProtocolError,
+            |c| c.rst(7, 8),
+        ),
         ("RST_STREAM on stream 0", ErrorCode::ProtocolError, |c| {
             c.rst(0, 8)
         }),
-        ("WINDOW_UPDATE on an idle stream", ErrorCode::ProtocolError, |c| {
-            c.window_update(9, 1)
-        }),
-        ("zero connection window increment", ErrorCode::ProtocolError, |c| {
-            c.window_update(0, 0)
-        }),
+        (
+            "WINDOW_UPDATE on an idle stream",
+            ErrorCode::ProtocolError,
+            |c| c.window_update(9, 1),
+        ),
+        (
+            "zero connection window increment",
+            ErrorCode::ProtocolError,
+            |c| c.window_update(0, 0),
+        ),
         ("stream ids must increase", ErrorCode::ProtocolError, |c| {
             c.get(5, "/a/");
             c.response(5);
             c.get(3, "/a/");
         }),
-        ("CONTINUATION without HEADERS", ErrorCode::ProtocolError, |c| {
-            c.frame(frame::CONTINUATION, frame::END_HEADERS, 1, &block(&get_fields("/a/")))
-        }),
-        ("a frame inside a header block", ErrorCode::ProtocolError, |c| {
-            let b = block(&get_fields("/a/"));
-            c.frame(frame::HEADERS, frame::END_STREAM, 1, &b[..3]);
-            c.ping([0; 8]);
-        }),
-        ("CONTINUATION of another stream", ErrorCode::ProtocolError, |c| {
-            let b = block(&get_fields("/a/"));
-            c.frame(frame::HEADERS, frame::END_STREAM, 1, &b[..3]);
-            c.frame(frame::CONTINUATION, frame::END_HEADERS, 3, &b[3..]);
-        }),
-        ("PUSH_PROMISE from a client", ErrorCode::ProtocolError, |c| {
-            c.frame(frame::PUSH_PROMISE, frame::END_HEADERS, 1, &[0, 0, 0, 2])
-        }),
+        (
+            "CONTINUATION without HEADERS",
+            ErrorCode::ProtocolError,
+            |c| {
+                c.frame(
+                    frame::CONTINUATION,
+                    frame::END_HEADERS,
+                    1,
+                    &block(&get_fields("/a/")),
+                )
+            },
+        ),
+        (
+            "a frame inside a header block",
+            ErrorCode::ProtocolError,
+            |c| {
+                let b = block(&get_fields("/a/"));
+                c.frame(frame::HEADERS, frame::END_STREAM, 1, &b[..3]);
+                c.ping([0; 8]);
+            },
+        ),
+        (
+            "CONTINUATION of another stream",
+            ErrorCode::ProtocolError,
+            |c| {
+                let b = block(&get_fields("/a/"));
+                c.frame(frame::HEADERS, frame::END_STREAM, 1, &b[..3]);
+                c.frame(frame::CONTINUATION, frame::END_HEADERS, 3, &b[3..]);
+            },
+        ),
+        (
+            "PUSH_PROMISE from a client",
+            ErrorCode::ProtocolError,
+            |c| c.frame(frame::PUSH_PROMISE, frame::END_HEADERS, 1, &[0, 0, 0, 2]),
+        ),
         ("SETTINGS on a stream", ErrorCode::ProtocolError, |c| {
             c.frame(frame::SETTINGS, 0, 1, &[])
         }),
@@ -207,43 +241,84 @@ fn connection_errors() {
         ("SETTINGS_ENABLE_PUSH 2", ErrorCode::ProtocolError, |c| {
             c.settings(&[(2, 2)])
         }),
-        ("SETTINGS_MAX_FRAME_SIZE too small", ErrorCode::ProtocolError, |c| {
-            c.settings(&[(5, 16_383)])
-        }),
-        ("SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1", ErrorCode::FlowControlError, |c| {
-            c.settings(&[(4, 1 << 31)])
-        }),
-        ("connection window overflow", ErrorCode::FlowControlError, |c| {
-            c.window_update(0, 0x7fff_ffff)
-        }),
-        ("padding longer than the payload", ErrorCode::ProtocolError, |c| {
-            c.headers(1, &request_fields("POST", "/a/", &[]), false);
-            c.frame(frame::DATA, frame::PADDED, 1, &[5, 1, 2]);
-        }),
-        ("HPACK index out of range", ErrorCode::CompressionError, |c| {
-            c.frame(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, 1, &[0xff, 0x7f])
-        }),
-        ("HPACK table size update above the setting", ErrorCode::CompressionError, |c| {
-            c.frame(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, 1, &[0x3f, 0xe2, 0x1f, 0x82])
-        }),
-        ("HPACK bad Huffman padding", ErrorCode::CompressionError, |c| {
-            c.frame(frame::HEADERS, frame::END_HEADERS | frame::END_STREAM, 1, &[0x40, 0x81, 0x00, 0x81, 0xff])
-        }),
+        (
+            "SETTINGS_MAX_FRAME_SIZE too small",
+            ErrorCode::ProtocolError,
+            |c| c.settings(&[(5, 16_383)]),
+        ),
+        (
+            "SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1",
+            ErrorCode::FlowControlError,
+            |c| c.settings(&[(4, 1 << 31)]),
+        ),
+        (
+            "connection window overflow",
+            ErrorCode::FlowControlError,
+            |c| c.window_update(0, 0x7fff_ffff),
+        ),
+        (
+            "padding longer than the payload",
+            ErrorCode::ProtocolError,
+            |c| {
+                c.headers(1, &request_fields("POST", "/a/", &[]), false);
+                c.frame(frame::DATA, frame::PADDED, 1, &[5, 1, 2]);
+            },
+        ),
+        (
+            "HPACK index out of range",
+            ErrorCode::CompressionError,
+            |c| {
+                c.frame(
+                    frame::HEADERS,
+                    frame::END_HEADERS | frame::END_STREAM,
+                    1,
+                    &[0xff, 0x7f],
+                )
+            },
+        ),
+        (
+            "HPACK table size update above the setting",
+            ErrorCode::CompressionError,
+            |c| {
+                c.frame(
+                    frame::HEADERS,
+                    frame::END_HEADERS | frame::END_STREAM,
+                    1,
+                    &[0x3f, 0xe2, 0x1f, 0x82],
+                )
+            },
+        ),
+        (
+            "HPACK bad Huffman padding",
+            ErrorCode::CompressionError,
+            |c| {
+                c.frame(
+                    frame::HEADERS,
+                    frame::END_HEADERS | frame::END_STREAM,
+                    1,
+                    &[0x40, 0x81, 0x00, 0x81, 0xff],
+                )
+            },
+        ),
         ("HEADERS on a closed stream", ErrorCode::StreamClosed, |c| {
             c.get(1, "/a/");
             c.response(1);
             c.get(1, "/a/");
         }),
-        ("a stream depending on itself", ErrorCode::ProtocolError, |c| {
-            let mut payload = vec![0, 0, 0, 1, 16];
-            payload.extend(block(&get_fields("/a/")));
-            c.frame(
-                frame::HEADERS,
-                frame::END_HEADERS | frame::END_STREAM | frame::PRIORITY_FLAG,
-                1,
-                &payload,
-            );
-        }),
+        (
+            "a stream depending on itself",
+            ErrorCode::ProtocolError,
+            |c| {
+                let mut payload = vec![0, 0, 0, 1, 16];
+                payload.extend(block(&get_fields("/a/")));
+                c.frame(
+                    frame::HEADERS,
+                    frame::END_HEADERS | frame::END_STREAM | frame::PRIORITY_FLAG,
+                    1,
+                    &payload,
+                );
+            },
+        ),
     ];
     for (name, code, provoke) in cases {
         let mut c = p.connect();
@@ -268,19 +343,77 @@ fn stream_errors_and_malformed_requests() {
     let p = start_h2("streamerr", &[format!("/a={}", up.url())], &[]);
     let mut c = p.connect();
     let malformed: &[&[(&str, &str)]] = &[
-        &[(":method", "GET"), (":scheme", "https"), (":authority", "x")],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", "x"),
+        ],
         &[(":method", "GET"), (":path", "/a/"), (":authority", "x")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), (":foo", "x")],
-        &[(":method", "GET"), (":scheme", "https"), ("accept", "x"), (":path", "/a/")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), ("Accept", "x")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), ("connection", "close")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), ("transfer-encoding", "chunked")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), ("upgrade", "websocket")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), ("te", "gzip")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), (":status", "200")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), (":path", "/b")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/\r\nx: y")],
-        &[(":method", "GET"), (":scheme", "https"), (":path", "/a/"), ("x", "a\nb")],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            (":foo", "x"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            ("accept", "x"),
+            (":path", "/a/"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            ("Accept", "x"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            ("connection", "close"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            ("transfer-encoding", "chunked"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            ("upgrade", "websocket"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            ("te", "gzip"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            (":status", "200"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            (":path", "/b"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/\r\nx: y"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/a/"),
+            ("x", "a\nb"),
+        ],
     ];
     let mut id = 1;
     for fields in malformed {
@@ -293,11 +426,19 @@ fn stream_errors_and_malformed_requests() {
         id += 2;
     }
     // Content-length that the DATA does not add up to (section 8.1.1).
-    c.headers(id, &request_fields("POST", "/a/", &[("content-length", "5")]), false);
+    c.headers(
+        id,
+        &request_fields("POST", "/a/", &[("content-length", "5")]),
+        false,
+    );
     c.data(id, b"abc", true);
     c.expect_rst(id, ErrorCode::ProtocolError);
     id += 2;
-    c.headers(id, &request_fields("POST", "/a/", &[("content-length", "2")]), false);
+    c.headers(
+        id,
+        &request_fields("POST", "/a/", &[("content-length", "2")]),
+        false,
+    );
     c.data(id, b"abc", true);
     c.expect_rst(id, ErrorCode::ProtocolError);
     id += 2;
@@ -322,8 +463,16 @@ fn stream_errors_and_malformed_requests() {
     let r = c.fetch(id, "/a/ok");
     assert_eq!(r.status, 200);
     let lines = seen.lock().unwrap().clone();
-    assert!(lines.iter().all(|l| l.starts_with("POST /") || l == "GET /ok HTTP/1.1"), "{lines:?}");
-    assert!(!lines.iter().any(|l| l.contains("\r") || l.contains(" /a/")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("POST /") || l == "GET /ok HTTP/1.1"),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("\r") || l.contains(" /a/")),
+        "{lines:?}"
+    );
 }
 
 /// DATA beyond the stream window is a FLOW_CONTROL_ERROR. The upstream never reads, so once
@@ -442,7 +591,11 @@ fn http11_clients_still_get_http11() {
     let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, sock);
     use std::io::Write;
-    write!(tls, "GET /a/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tls,
+        "GET /a/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let r = read_response(&mut std::io::BufReader::new(&mut tls), false).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));

@@ -190,7 +190,7 @@ impl Conn {
     }
 
     fn start_closing(&mut self) {
-        self.phase = Phase::Closing(Closing::Flushing);
+        self.phase = Phase::Closing(Closing::flushing());
         self.input.clear();
         self.discard = 0;
     }

@@ -408,11 +408,9 @@ impl H2Stream {
         }
     }
 
-    /// Whether the stream has response bytes it cannot send for want of window.
-    pub fn window_blocked(&self, conn_window: i64) -> bool {
-        matches!(self.send, Send::Body(_))
-            && !self.cout.is_empty()
-            && (self.send_window <= 0 || conn_window <= 0)
+    /// Whether the response is still being sent: a window update for it is useful.
+    pub fn sending(&self) -> bool {
+        !matches!(self.send, Send::Ended)
     }
 
     /// Timeouts of the exchange (connect, body rate, inactivity).

@@ -307,7 +307,11 @@ impl H2 {
         let f = self
             .until(|f| (f.kind == frame::RST_STREAM && f.stream == id) || f.kind == frame::GOAWAY)
             .unwrap_or_else(|| panic!("no RST_STREAM on stream {id}"));
-        assert_eq!(f.kind, frame::RST_STREAM, "expected a RST_STREAM, got {f:?}");
+        assert_eq!(
+            f.kind,
+            frame::RST_STREAM,
+            "expected a RST_STREAM, got {f:?}"
+        );
         assert_eq!(f.code(), code as u32, "RST_STREAM code");
     }
 
@@ -333,9 +337,14 @@ impl H2 {
         let mut reply = Reply::default();
         let mut block = Vec::new();
         loop {
-            let f = self
-                .next()
-                .unwrap_or_else(|| panic!("stream {id}: connection ended, got {reply:?}"));
+            // Frames of this stream read earlier (while waiting for something else) first.
+            let earlier = self.seen.iter().position(|f| f.stream == id);
+            let f = match earlier {
+                Some(i) => self.seen.remove(i),
+                None => self
+                    .next()
+                    .unwrap_or_else(|| panic!("stream {id}: connection ended, got {reply:?}")),
+            };
             if f.stream != id {
                 self.seen.push(f);
                 continue;
