@@ -16,8 +16,6 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::http::request::Version;
-
 /// How access-log lines look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -45,7 +43,8 @@ pub struct Entry<'a> {
     pub peer: IpAddr,
     pub method: &'a str,
     pub target: &'a [u8],
-    pub version: Version,
+    /// `HTTP/1.1`, `HTTP/1.0` or `HTTP/2.0`.
+    pub protocol: &'a str,
     pub status: u16,
     pub body_bytes: u64,
     pub referer: Option<&'a [u8]>,
@@ -331,7 +330,7 @@ fn combined_line(out: &mut Vec<u8>, date: &[u8; 29], e: &Entry) {
     out.push(b' ');
     escape_log(out, e.target);
     out.push(b' ');
-    out.extend_from_slice(e.version.as_str().as_bytes());
+    out.extend_from_slice(e.protocol.as_bytes());
     let _ = write!(out, "\" {} {} \"", e.status, e.body_bytes);
     escape_log(out, e.referer.unwrap_or(b"-"));
     out.extend_from_slice(b"\" \"");
@@ -376,9 +375,7 @@ fn json_line(out: &mut Vec<u8>, date: &[u8; 29], e: &Entry) {
     let _ = write!(
         out,
         "\",\"protocol\":\"{}\",\"status\":{},\"body_bytes\":{}",
-        e.version.as_str(),
-        e.status,
-        e.body_bytes
+        e.protocol, e.status, e.body_bytes
     );
     for (key, value) in [("referer", e.referer), ("user_agent", e.user_agent)] {
         if let Some(v) = value {
@@ -419,7 +416,7 @@ mod tests {
             peer: "192.0.2.1".parse().unwrap(),
             method: "GET",
             target,
-            version: Version::Http11,
+            protocol: "HTTP/1.1",
             status: 200,
             body_bytes: 5,
             referer: None,

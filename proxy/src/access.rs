@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::time::Instant;
 
 use common::event_loop::Cx;
-use common::http::request::{RequestHead, Version};
+use common::http::request::RequestHead;
 use common::log::Entry;
 
 /// The logged fields of the current request.
@@ -18,8 +18,8 @@ pub struct LogInfo {
     target: Range<usize>,
     referer: Option<Range<usize>>,
     user_agent: Option<Range<usize>>,
-    /// `None` until a head was parsed (an unparsable request logs as `-`).
-    version: Option<Version>,
+    /// The protocol, `None` until a head was parsed (an unparsable request logs as `-`).
+    protocol: Option<&'static str>,
     /// For the metrics: the method's label index and when the head was complete.
     method_index: usize,
     started: Option<Instant>,
@@ -28,7 +28,7 @@ pub struct LogInfo {
 impl LogInfo {
     pub fn capture(&mut self, head: &RequestHead, enabled: bool, now: Instant) {
         self.clear();
-        self.version = Some(head.version);
+        self.protocol = Some(head.version.as_str());
         self.method_index = common::metrics::method_index(head.method);
         self.started = Some(now);
         if !enabled {
@@ -45,11 +45,11 @@ impl LogInfo {
         self.user_agent = head.header("user-agent").map(&mut put);
     }
 
-    /// The protocol the request came over, when it is not the head's own (HTTP/2 streams are
-    /// parsed as HTTP/1.1 heads).
-    pub fn set_version(&mut self, version: Version) {
-        if self.version.is_some() {
-            self.version = Some(version);
+    /// The request came over HTTP/2 (its head was parsed as the HTTP/1.1 head the stream
+    /// was turned into).
+    pub fn mark_http2(&mut self) {
+        if self.protocol.is_some() {
+            self.protocol = Some("HTTP/2.0");
         }
     }
 
@@ -60,7 +60,7 @@ impl LogInfo {
         self.target = 0..0;
         self.referer = None;
         self.user_agent = None;
-        self.version = None;
+        self.protocol = None;
         self.started = None;
     }
 
@@ -80,7 +80,7 @@ impl LogInfo {
         upstream: Option<&str>,
     ) {
         // An answer to a head that was never parsed counts as method `other`.
-        let method = match self.version {
+        let method = match self.protocol {
             Some(_) => self.method_index,
             None => common::metrics::METHODS.len() - 1,
         };
@@ -90,7 +90,7 @@ impl LogInfo {
             return;
         }
         let get = |r: &Range<usize>| self.buf.get(r.clone()).unwrap_or(b"-");
-        let parsed = self.version.is_some();
+        let parsed = self.protocol.is_some();
         let method = std::str::from_utf8(get(&self.method)).unwrap_or("-");
         let date = *cx.date;
         cx.log.record(
@@ -99,7 +99,7 @@ impl LogInfo {
                 peer,
                 method: if parsed { method } else { "-" },
                 target: if parsed { get(&self.target) } else { b"-" },
-                version: self.version.unwrap_or(Version::Http11),
+                protocol: self.protocol.unwrap_or("HTTP/1.1"),
                 status,
                 body_bytes: bytes,
                 referer: self.referer.as_ref().map(get),

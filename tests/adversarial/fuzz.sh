@@ -32,14 +32,14 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 sanitizer=${FUZZ_SANITIZER:-none}
 codegen_units=${FUZZ_CODEGEN_UNITS:-16}
 target_dir=${FUZZ_TARGET_DIR:-$REPO/fuzz/target}
-all_targets=(request_head resolve conditional chunked routes forward static_features)
+all_targets=(request_head resolve conditional chunked routes forward static_features h2_frames hpack)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 
 # Longer inputs where the limits live past libFuzzer's default 4096 bytes: head limits (8 KiB)
 # and chunk-extension/trailer limits (4 and 8 KiB).
 max_len() {
     case $1 in
-        request_head | chunked | forward) echo 16384 ;;
+        request_head | chunked | forward | h2_frames | hpack) echo 16384 ;;
         *) echo 4096 ;;
     esac
 }

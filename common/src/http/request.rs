@@ -38,8 +38,6 @@ pub fn header_storage() -> [httparse::Header<'static>; MAX_HEADERS] {
 pub enum Version {
     Http10,
     Http11,
-    /// Only as a label (the access log): HTTP/2 streams are parsed as HTTP/1.1 heads.
-    Http2,
 }
 
 impl Version {
@@ -47,7 +45,6 @@ impl Version {
         match self {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
-            Version::Http2 => "HTTP/2.0",
         }
     }
 }
@@ -171,7 +168,7 @@ pub fn parse<'b>(
     let framing = framing(headers, version)?;
     let connection = headers::values(headers, "connection");
     let keep_alive = match version {
-        Version::Http11 | Version::Http2 => !has_token(connection.clone(), "close"),
+        Version::Http11 => !has_token(connection.clone(), "close"),
         Version::Http10 => {
             has_token(connection.clone(), "keep-alive") && !has_token(connection.clone(), "close")
         }

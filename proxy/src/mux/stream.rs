@@ -167,7 +167,7 @@ impl H2Stream {
         let action = match request::parse(s.cin.filled(), &mut storage, &LIMITS) {
             Ok(Some(head)) => {
                 s.log.capture(&head, cx.log.is_enabled(), cx.now);
-                s.log.set_version(Version::Http2);
+                s.log.mark_http2();
                 let context = p.shared.plan_context(true, peer, trusted);
                 s.plan.make(&head, &context, &mut p.scratch);
                 let head_len = head.head_len;
@@ -177,7 +177,7 @@ impl H2Stream {
             Ok(None) => Action::Answer(Answer::Error(Status::BAD_REQUEST)),
             Err(e) => {
                 s.log.clear();
-                s.log.set_version(Version::Http2);
+                s.log.mark_http2();
                 s.cin.clear();
                 Action::Answer(Answer::Error(e.status()))
             }
