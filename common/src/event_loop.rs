@@ -131,9 +131,14 @@ pub trait Service {
         listener: usize,
     ) -> Option<Self::Conn>;
 
-    /// The kernel reported readiness on one side of `conn`. For the upstream side, compare
-    /// `event.token()` with the token of the current upstream socket: it may be stale.
-    fn ready(&mut self, cx: &mut Cx, conn: &mut Self::Conn, side: Side, event: &Event) -> Flow;
+    /// The kernel reported readiness on one side of `conn`: remember it, and do nothing else
+    /// (no I/O). For the upstream side, compare `event.token()` with the token of the current
+    /// upstream socket: it may be stale.
+    fn record(&mut self, conn: &mut Self::Conn, side: Side, event: &Event);
+
+    /// Act on the readiness recorded for `conn`. Called once per batch of events for every
+    /// connection that got at least one, after all of the batch was recorded.
+    fn progress(&mut self, cx: &mut Cx, conn: &mut Self::Conn) -> Flow;
 
     /// Periodic check: timeouts, and closing idle connections while draining.
     fn tick(&mut self, cx: &mut Cx, conn: &mut Self::Conn) -> Flow;

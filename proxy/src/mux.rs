@@ -29,9 +29,12 @@ use crate::service::Proxy;
 use proxy::h2::frame::{self, ConnError, ErrorCode, FrameHead, Setting};
 use proxy::h2::hpack::{Decoder, HeaderList};
 
+mod kept;
 mod stream;
 
-use stream::{H2Stream, Link, Outcome, STREAM_WINDOW};
+use kept::Kept;
+
+use stream::{H2Stream, Link, Opening, Outcome, STREAM_WINDOW};
 
 /// Concurrent streams a client may open (SETTINGS_MAX_CONCURRENT_STREAMS).
 pub const MAX_STREAMS: usize = 128;
@@ -109,6 +112,13 @@ pub struct Io<'a> {
     pub trusted: bool,
 }
 
+/// Where the frame handlers write, and who the client is.
+struct Out<'a> {
+    cout: &'a mut Buffer,
+    peer: IpAddr,
+    trusted: bool,
+}
+
 /// The multiplexer is finished: the connection flushes its output (a GOAWAY) and closes.
 #[derive(Debug)]
 pub struct Finished;
@@ -121,7 +131,12 @@ pub struct Mux {
     block: Vec<u8>,
     /// Scratch for response header blocks.
     out_block: Vec<u8>,
-    streams: Vec<H2Stream>,
+    /// Boxed: each holds its exchange inline (hundreds of bytes), and the vector is rotated
+    /// every round and shifted on every removal: pointers move, not streams.
+    #[allow(clippy::vec_box)]
+    streams: Vec<Box<H2Stream>>,
+    /// Upstream connections between streams.
+    kept: Kept,
     /// The highest stream id the client used; lower unknown ids are closed streams.
     last_stream: u32,
     /// Streams closed lately: (id, whether we reset it). See [`Mux::closed_lately`].
@@ -158,6 +173,7 @@ impl Mux {
             block: Vec::new(),
             out_block: Vec::new(),
             streams: Vec::new(),
+            kept: Kept::default(),
             last_stream: 0,
             closed: [(0, false); 32],
             closed_at: 0,
@@ -174,6 +190,9 @@ impl Mux {
 
     /// Records an upstream event for the stream whose socket it names.
     pub fn record(&mut self, event: &Event) {
+        if self.kept.record(event) {
+            return;
+        }
         for s in &mut self.streams {
             if let Some(up) = s.upstream_conn() {
                 if up.stream.token == event.token() {
@@ -235,11 +254,17 @@ impl Mux {
         Finished
     }
 
-    /// Drops every stream (closing its upstream connection).
+    /// Drops every stream (closing its upstream connection) and the kept connections.
     pub fn abandon(&mut self, cx: &Cx) {
         for s in self.streams.drain(..) {
             s.abandon(cx);
         }
+        self.kept.close_all(cx);
+    }
+
+    /// The client connection closes: kept upstream connections go back to the pool.
+    pub fn release(&mut self, p: &mut Proxy, cx: &Cx) {
+        self.kept.release_all(p, cx);
     }
 
     fn read_frames(&mut self, io: &mut Io, p: &mut Proxy, cx: &mut Cx) -> Result<bool, ConnError> {
@@ -260,16 +285,18 @@ impl Mux {
             self.phase = Phase::Frames;
             progress = true;
         }
-        while io.cout.len() < OUTPUT_HIGH_WATER {
+        let mut out = Out {
+            cout: &mut *io.cout,
+            peer: io.peer,
+            trusted: io.trusted,
+        };
+        while out.cout.len() < OUTPUT_HIGH_WATER {
             let Some((head, payload)) = frame::next_frame(io.cin.filled(), frame::MIN_MAX_FRAME)?
             else {
                 break;
             };
-            // The payload borrows the input; copy what a frame needs before consuming it.
-            let len = frame::HEADER_LEN + head.len;
-            let payload = payload.to_vec();
-            io.cin.consume(len);
-            self.frame(head, &payload, io, p, cx)?;
+            self.frame(head, payload, &mut out, p, cx)?;
+            io.cin.consume(frame::HEADER_LEN + head.len);
             progress = true;
         }
         Ok(progress)
@@ -289,7 +316,7 @@ impl Mux {
         &mut self,
         head: FrameHead,
         payload: &[u8],
-        io: &mut Io,
+        out: &mut Out,
         p: &mut Proxy,
         cx: &mut Cx,
     ) -> Result<(), ConnError> {
@@ -302,7 +329,7 @@ impl Mux {
         }
         let now = cx.now;
         match head.kind {
-            frame::DATA => self.data(head, payload, io, cx),
+            frame::DATA => self.data(head, payload, out, cx),
             frame::HEADERS => {
                 if head.stream == 0 || head.stream % 2 == 0 {
                     return Err(protocol("HEADERS on stream 0 or an even stream"));
@@ -317,7 +344,7 @@ impl Mux {
                 self.append_block(fragment)?;
                 let end_stream = head.has(frame::END_STREAM);
                 if head.has(frame::END_HEADERS) {
-                    self.headers(head.stream, end_stream, io, p, cx)
+                    self.headers(head.stream, end_stream, out, p, cx)
                 } else {
                     self.phase = Phase::Continuation {
                         stream: head.stream,
@@ -342,7 +369,7 @@ impl Mux {
                 self.append_block(payload)?;
                 if head.has(frame::END_HEADERS) {
                     self.phase = Phase::Frames;
-                    self.headers(stream, end_stream, io, p, cx)
+                    self.headers(stream, end_stream, out, p, cx)
                 } else {
                     self.phase = Phase::Continuation {
                         stream,
@@ -358,10 +385,10 @@ impl Mux {
                 }
                 self.calm(now)?;
                 if head.len != 5 {
-                    return self.reset(io.cout, head.stream, ErrorCode::FrameSizeError, now);
+                    return self.reset(out.cout, head.stream, ErrorCode::FrameSizeError, now);
                 }
                 if frame::dependency(payload) == head.stream {
-                    return self.reset(io.cout, head.stream, ErrorCode::ProtocolError, now);
+                    return self.reset(out.cout, head.stream, ErrorCode::ProtocolError, now);
                 }
                 Ok(())
             }
@@ -381,7 +408,7 @@ impl Mux {
                 }
                 Ok(())
             }
-            frame::SETTINGS => self.settings(head, payload, io.cout, now),
+            frame::SETTINGS => self.settings(head, payload, out.cout, now),
             frame::PING => {
                 if head.stream != 0 {
                     return Err(protocol("PING on a stream"));
@@ -391,7 +418,7 @@ impl Mux {
                 }
                 self.calm(now)?;
                 if !head.has(frame::ACK) {
-                    frame::put_ping_ack(io.cout, payload);
+                    frame::put_ping_ack(out.cout, payload);
                 }
                 Ok(())
             }
@@ -400,10 +427,10 @@ impl Mux {
                     return Err(protocol("GOAWAY on a stream"));
                 }
                 // The client is leaving: finish what is in flight, then close.
-                self.go_away(io.cout, ErrorCode::NoError);
+                self.go_away(out.cout, ErrorCode::NoError);
                 Ok(())
             }
-            frame::WINDOW_UPDATE => self.window_update(head, payload, io.cout, cx),
+            frame::WINDOW_UPDATE => self.window_update(head, payload, out.cout, cx),
             frame::PUSH_PROMISE => Err(protocol("PUSH_PROMISE from a client")),
             // Section 5.5: unknown frame types are ignored.
             _ => self.calm(now),
@@ -451,7 +478,7 @@ impl Mux {
         &mut self,
         id: u32,
         end_stream: bool,
-        io: &mut Io,
+        out: &mut Out,
         p: &mut Proxy,
         cx: &mut Cx,
     ) -> Result<(), ConnError> {
@@ -465,7 +492,7 @@ impl Mux {
             let result = self.streams[i].trailers(&self.fields, end_stream);
             if let Err(code) = result {
                 self.streams.remove(i).abandon(cx);
-                self.reset(io.cout, id, code, now)?;
+                self.reset(out.cout, id, code, now)?;
             }
             return Ok(());
         }
@@ -490,20 +517,19 @@ impl Mux {
             }
         }
         if self.streams.len() >= MAX_STREAMS {
-            return self.reset(io.cout, id, ErrorCode::RefusedStream, now);
+            return self.reset(out.cout, id, ErrorCode::RefusedStream, now);
         }
-        let window = self.peer_initial_window;
-        match H2Stream::open(
+        let opening = Opening {
             id,
-            &self.fields,
+            fields: &self.fields,
             end_stream,
-            window,
-            (io.peer, io.trusted),
-            p,
-            cx,
-        ) {
-            Ok(stream) => self.streams.push(stream),
-            Err(code) => self.reset(io.cout, id, code, now)?,
+            send_window: self.peer_initial_window,
+            peer: out.peer,
+            trusted: out.trusted,
+        };
+        match H2Stream::open(opening, &mut self.kept, p, cx) {
+            Ok(stream) => self.streams.push(Box::new(stream)),
+            Err(code) => self.reset(out.cout, id, code, now)?,
         }
         Ok(())
     }
@@ -512,7 +538,7 @@ impl Mux {
         &mut self,
         head: FrameHead,
         payload: &[u8],
-        io: &mut Io,
+        out: &mut Out,
         cx: &Cx,
     ) -> Result<(), ConnError> {
         let now = cx.now;
@@ -540,7 +566,7 @@ impl Mux {
             if self.closed_lately(head.stream) == Some(true) {
                 return Ok(());
             }
-            return self.reset(io.cout, head.stream, ErrorCode::StreamClosed, now);
+            return self.reset(out.cout, head.stream, ErrorCode::StreamClosed, now);
         };
         let s = &mut self.streams[i];
         let result = if len > s.recv_window {
@@ -552,7 +578,7 @@ impl Mux {
         };
         if let Err(code) = result {
             self.streams.remove(i).abandon(cx);
-            return self.reset(io.cout, head.stream, code, now);
+            return self.reset(out.cout, head.stream, code, now);
         }
         Ok(())
     }
@@ -616,7 +642,7 @@ impl Mux {
             }
             // A grant while a response is being sent is flow control at work; one while
             // nothing is sent is chatter (a WINDOW_UPDATE flood).
-            let useful = self.streams.iter().any(H2Stream::sending);
+            let useful = self.streams.iter().any(|s| s.sending());
             self.send_window += increment;
             if self.send_window > frame::MAX_WINDOW {
                 return Err(ConnError(
@@ -670,6 +696,7 @@ impl Mux {
                 window: &mut self.send_window,
                 max_frame: self.peer_max_frame,
                 block: &mut self.out_block,
+                kept: &mut self.kept,
             };
             match self.streams[i].step(&mut link, p, cx) {
                 Outcome::Open { progress: moved } => {
@@ -731,6 +758,8 @@ impl Mux {
             }
         }
         if let Some(since) = self.idle_since {
+            // No stream: the upstream connections are better off in the worker's pool.
+            self.kept.release_all(p, cx);
             let limit = match self.phase {
                 Phase::Preface => header_timeout,
                 _ => idle_timeout,

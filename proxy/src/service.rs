@@ -139,8 +139,11 @@ impl Service for Proxy {
         ))
     }
 
-    fn ready(&mut self, cx: &mut Cx, conn: &mut Conn, side: Side, event: &Event) -> Flow {
+    fn record(&mut self, conn: &mut Conn, side: Side, event: &Event) {
         conn.on_event(side, event);
+    }
+
+    fn progress(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
         conn.drive(self, cx)
     }
 

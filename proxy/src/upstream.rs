@@ -7,6 +7,7 @@
 //! is broken, and the socket is dropped. This module does not speak HTTP and never blocks: DNS
 //! answers come from the [`Resolver`] cache.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,8 +21,12 @@ use crate::routes::{Route, Routes};
 use crate::stream::{is_quiet, Io};
 use crate::tls::TlsStream;
 
-/// Idle connections kept per upstream per worker.
-pub const POOL_PER_UPSTREAM: usize = 32;
+/// Idle connections kept per upstream per worker. HTTP/2 clients multiplex: 64 connections
+/// of 10 streams need 640 upstream connections at once, and a pool smaller than the usual
+/// concurrency closes most of them after each response only to connect again (a 32-deep
+/// pool cost HTTP/2 a connect per request). An idle pooled connection costs a descriptor and
+/// no buffer; running out of descriptors empties the pool (`drop_idle`).
+pub const POOL_PER_UPSTREAM: usize = 512;
 /// How long an idle pooled connection is kept (below the usual upstream keep-alive timeouts).
 pub const POOL_IDLE: Duration = Duration::from_secs(15);
 /// How long an upstream that failed to connect is skipped when its route has others.
@@ -34,7 +39,8 @@ struct Idle {
 
 /// Per-worker upstream state.
 pub struct Upstreams {
-    pools: Vec<Vec<Idle>>,
+    /// Oldest first: `take` uses the newest, a full pool drops the oldest.
+    pools: Vec<VecDeque<Idle>>,
     down_until: Vec<Option<Instant>>,
     rr: Vec<usize>,
     /// Which resolved address of each host to try first.
@@ -44,7 +50,7 @@ pub struct Upstreams {
 impl Upstreams {
     pub fn new(routes: &Routes) -> Upstreams {
         Upstreams {
-            pools: routes.upstreams.iter().map(|_| Vec::new()).collect(),
+            pools: routes.upstreams.iter().map(|_| VecDeque::new()).collect(),
             down_until: vec![None; routes.upstreams.len()],
             rr: vec![0; routes.routes.len()],
             cursor: vec![0; routes.hosts.len()],
@@ -145,7 +151,7 @@ impl Upstreams {
     /// An idle pooled connection to upstream `id` that is still quiet.
     pub fn take(&mut self, id: usize, now: Instant) -> Option<Io> {
         let pool = self.pools.get_mut(id)?;
-        while let Some(mut idle) = pool.pop() {
+        while let Some(mut idle) = pool.pop_back() {
             if now.duration_since(idle.since) < POOL_IDLE && is_quiet(&mut idle.io) {
                 return Some(idle.io);
             }
@@ -159,9 +165,9 @@ impl Upstreams {
             return;
         };
         if pool.len() >= POOL_PER_UPSTREAM {
-            pool.remove(0);
+            pool.pop_front();
         }
-        pool.push(Idle { io, since: now });
+        pool.push_back(Idle { io, since: now });
     }
 
     /// Closes every pooled idle connection and returns how many there were: the descriptors

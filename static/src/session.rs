@@ -109,8 +109,11 @@ impl Service for StaticService {
         })
     }
 
-    fn ready(&mut self, cx: &mut Cx, conn: &mut Conn, _side: Side, event: &Event) -> Flow {
+    fn record(&mut self, conn: &mut Conn, _side: Side, event: &Event) {
         conn.client.record(event);
+    }
+
+    fn progress(&mut self, cx: &mut Cx, conn: &mut Conn) -> Flow {
         self.drive(cx, conn)
     }
 

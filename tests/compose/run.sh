@@ -131,6 +131,38 @@ gzip_page() { # PATH FILE: gzip-encoded, and it inflates to the file
 check "https /a/ comes gzip-encoded and inflates to html/a/index.html" gzip_page /a/ html/a/index.html
 check "https /b/style.css comes gzip-encoded" gzip_page /b/style.css html/b/style.css
 
+echo "--- HTTP/2 on the HTTPS listener (ALPN h2 preferred, http/1.1 still offered)"
+proto_is() { # WANT CURL_ARGS... : the response came over HTTP/WANT with a 200
+    local want=$1 got
+    shift
+    got=$(get -o /dev/null -w '%{http_version} %{http_code}' "$@") || return 1
+    echo "$got"
+    [[ $got == "$want 200" ]]
+}
+check "curl --http2 /a/ speaks HTTP/2" proto_is 2 --http2 "$HTTPS/a/"
+check "curl --http2 /b/style.css speaks HTTP/2" proto_is 2 --http2 "$HTTPS/b/style.css"
+check "curl --http1.1 still gets HTTP/1.1" proto_is 1.1 --http1.1 "$HTTPS/a/"
+if have nghttp && have h2load; then
+    nghttp_pages() { # both sites' pages and a stylesheet on one connection, each a 200
+        local out
+        out=$(timeout 20 nghttp -ns "$HTTPS/a/" "$HTTPS/b/" "$HTTPS/b/style.css" 2>&1) || { echo "$out"; return 1; }
+        echo "$out" | tail -4
+        [[ $(grep -cE '^ +[0-9]+ +\+.* 200 ' <<<"$out") == 3 ]]
+    }
+    check "nghttp: /a/, /b/ and a stylesheet on one connection, all 200" nghttp_pages
+    h2load_run() { # 2,000 requests, 8 connections x 10 streams, all 2xx over h2
+        local out
+        out=$(timeout 60 h2load -n 2000 -c 8 -m 10 "$HTTPS/a/" 2>&1) || { echo "$out"; return 1; }
+        grep -E '^(requests|status codes|Application protocol)' <<<"$out"
+        grep -q '^Application protocol: h2' <<<"$out" && grep -q '2000 succeeded' <<<"$out" &&
+            grep -q 'status codes: 2000 2xx' <<<"$out"
+    }
+    check "h2load: 2,000 requests over 8 h2 connections, all 2xx" h2load_run
+else
+    fail "nghttp and h2load are installed (scripts/setup.sh installs nghttp2-client)"
+fi
+check "the proxy's access log names HTTP/2.0" bash -c "podman logs $(ctr proxy) 2>&1 | grep -q '\"GET /a/ HTTP/2.0\" 200'"
+
 echo "--- headless Chromium, trusting only the leaf's key (SPKI pin)"
 if have chromium; then
     spki=$(openssl x509 -in dev-certs/cert.pem -noout -pubkey | openssl pkey -pubin -outform der |
@@ -169,8 +201,9 @@ if have chromium; then
         chrome_title /a/ "Site A" --ignore-certificate-errors-spki-list="$spki" \
             --log-net-log="$log" --net-log-capture-mode=Everything || return 1
         grep -qi '"content-encoding: gzip"' "$log" || { echo "no gzip response in the net log"; return 1; }
+        grep -q '"negotiated_protocol":"h2"' "$log" || { echo "the net log shows no h2 connection"; return 1; }
     }
-    check "chromium: renders /a/ received gzip-encoded" chrome_gzip
+    check "chromium: renders /a/ over HTTP/2, received gzip-encoded" chrome_gzip
     chrome_refuses() { ! chrome_title /a/ "Site A" >/dev/null; }
     check "chromium: without the pin, the certificate is refused" chrome_refuses
 else

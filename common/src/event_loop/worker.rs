@@ -1,5 +1,6 @@
-//! One worker thread's loop: its `Poll`, listeners and slab of connections; dispatching each
-//! event to the connection its token names; accepting (paused at the limit or on descriptor
+//! One worker thread's loop: its `Poll`, listeners and slab of connections; recording each
+//! event with the connection its token names, then driving every connection that got one,
+//! once per batch; accepting (paused at the limit or on descriptor
 //! exhaustion); the periodic sweep; and the drain on shutdown. The contract it keeps is in the
 //! parent module's doc.
 
@@ -30,6 +31,10 @@ pub(super) struct Worker<S: Service> {
     free: Vec<usize>,
     /// Slots closed during the current batch; reusable after it.
     freed_this_turn: Vec<usize>,
+    /// Slots that got events in the current batch, each once, in order of their first event.
+    touched: Vec<usize>,
+    /// `marked[slot]`: the slot is in `touched`.
+    marked: Vec<bool>,
     live: usize,
     accept_paused: bool,
     date: DateCache,
@@ -88,6 +93,8 @@ impl<S: Service> Worker<S> {
             slots: Vec::new(),
             free: Vec::new(),
             freed_this_turn: Vec::new(),
+            touched: Vec::new(),
+            marked: Vec::new(),
             live: 0,
             accept_paused: false,
             date: DateCache::new(),
@@ -116,13 +123,21 @@ impl<S: Service> Worker<S> {
                 draining: drain_deadline.is_some(),
             };
             let mut accept_ready = false;
+            // All of a batch's readiness is recorded before any connection acts on it: one
+            // that got several events (an HTTP/2 connection's upstreams answering together)
+            // then works once, with everything it was told, and writes to its client once.
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}
                     Token(t) if t >= LISTENER_BASE => accept_ready = true,
-                    Token(t) => self.dispatch(t, event, &turn),
+                    Token(t) => self.record(t, event),
                 }
             }
+            let mut touched = std::mem::take(&mut self.touched);
+            for slot in touched.drain(..) {
+                self.progress(slot, &turn);
+            }
+            self.touched = touched;
             if control.shutdown.load(Ordering::SeqCst) && drain_deadline.is_none() {
                 drain_deadline = Some(now + self.config.shutdown_grace);
                 // Connections whose handshake completed wait in the listen backlog; closing the
@@ -186,7 +201,8 @@ impl<S: Service> Worker<S> {
         }
     }
 
-    fn dispatch(&mut self, token: usize, event: &Event, turn: &Turn) {
+    /// Hands an event to the connection its token names and marks the slot for this batch.
+    fn record(&mut self, token: usize, event: &Event) {
         let slot = (token & SLOT_MASK) / 2;
         let side = if token % 2 == 0 {
             Side::Client
@@ -194,10 +210,26 @@ impl<S: Service> Worker<S> {
             Side::Upstream
         };
         let Some(Some(conn)) = self.slots.get_mut(slot) else {
-            return; // A stale event for a connection closed earlier in this batch.
+            return; // A stale event for a connection closed in an earlier batch.
+        };
+        self.service.record(conn, side, event);
+        if self.marked.len() <= slot {
+            self.marked.resize(slot + 1, false);
+        }
+        if !self.marked[slot] {
+            self.marked[slot] = true;
+            self.touched.push(slot);
+        }
+    }
+
+    /// Lets a connection act on what was recorded for it in this batch.
+    fn progress(&mut self, slot: usize, turn: &Turn) {
+        self.marked[slot] = false;
+        let Some(Some(conn)) = self.slots.get_mut(slot) else {
+            return; // Closed while another connection was driven (never today; harmless).
         };
         let mut cx = Self::cx(self.poll.registry(), &mut self.parts, turn, slot);
-        if self.service.ready(&mut cx, conn, side, event) == Flow::Close {
+        if self.service.progress(&mut cx, conn) == Flow::Close {
             self.close_slot(slot, turn);
         }
     }

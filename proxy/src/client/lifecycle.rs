@@ -114,6 +114,9 @@ impl Conn {
 
     /// The connection is gone: a kept upstream that is fit goes back to the pool.
     pub fn close(mut self, p: &mut Proxy, cx: &mut Cx) {
+        if let State::H2(mux) = &mut self.state {
+            mux.release(p, cx);
+        }
         self.leave(cx);
         if let Some(kept) = self.kept.take() {
             kept.release(cx, &mut p.ups);

@@ -227,14 +227,23 @@ pub fn response_head(
     let framing = framing::response_framing(status, head_request, res.headers)?;
     block.clear();
     hpack::encode_status(block, status);
-    let mut lower = Vec::new();
+    // Names are lowercased on the stack; a longer one (rare) on the heap.
+    let mut small = [0u8; 64];
+    let mut large = Vec::new();
     for h in res.headers.iter() {
-        lower.clear();
-        lower.extend(h.name.bytes().map(|b| b.to_ascii_lowercase()));
-        if DROPPED.contains(&lower.as_slice()) {
+        let name = h.name.as_bytes();
+        let lower: &mut [u8] = if name.len() <= small.len() {
+            &mut small[..name.len()]
+        } else {
+            large.resize(name.len(), 0);
+            &mut large[..]
+        };
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        if DROPPED.contains(&&*lower) {
             continue;
         }
-        hpack::encode_field(block, &lower, h.value);
+        hpack::encode_field(block, lower, h.value);
     }
     let body = match framing.body {
         // Section 8.1: a HEAD response, 204 and 304 carry no content.

@@ -345,21 +345,48 @@ fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
-/// Appends one field: indexed when the static table has it whole, else a literal without
-/// indexing (with the static name index when there is one). `name` must be lowercase.
-pub fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    let mut name_index = 0;
-    for (i, (n, v)) in STATIC.iter().enumerate() {
-        if *n == name {
-            if *v == value {
-                put_integer(out, 0x80, 7, i + 1);
-                return;
-            }
-            if name_index == 0 {
-                name_index = i + 1;
-            }
-        }
+/// The static-table index of `name` (its first entry), for the names a response carries.
+/// A `match` rather than a scan of the table: this runs for every response header.
+fn static_name(name: &[u8]) -> usize {
+    match name {
+        b":status" => 8,
+        b"accept-ranges" => 18,
+        b"access-control-allow-origin" => 20,
+        b"age" => 21,
+        b"allow" => 22,
+        b"cache-control" => 24,
+        b"content-disposition" => 25,
+        b"content-encoding" => 26,
+        b"content-language" => 27,
+        b"content-length" => 28,
+        b"content-location" => 29,
+        b"content-range" => 30,
+        b"content-type" => 31,
+        b"date" => 33,
+        b"etag" => 34,
+        b"expires" => 36,
+        b"last-modified" => 44,
+        b"link" => 45,
+        b"location" => 46,
+        b"proxy-authenticate" => 48,
+        b"refresh" => 52,
+        b"retry-after" => 53,
+        b"server" => 54,
+        b"set-cookie" => 55,
+        b"strict-transport-security" => 56,
+        b"transfer-encoding" => 57,
+        b"vary" => 59,
+        b"via" => 60,
+        b"www-authenticate" => 61,
+        _ => 0,
     }
+}
+
+/// Appends one field as a literal without indexing (RFC 7541 section 6.2.2), with the static
+/// name index when there is one. `name` must be lowercase. Nothing is added to any table, so
+/// the encoder keeps no state.
+pub fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    let name_index = static_name(name);
     put_integer(out, 0, 4, name_index);
     if name_index == 0 {
         put_string(out, name);
@@ -367,8 +394,22 @@ pub fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     put_string(out, value);
 }
 
-/// Appends a `:status` field.
+/// Appends a `:status` field: indexed for the seven codes the static table has.
 pub fn encode_status(out: &mut Vec<u8>, status: u16) {
+    let index = match status {
+        200 => 8,
+        204 => 9,
+        206 => 10,
+        304 => 11,
+        400 => 12,
+        404 => 13,
+        500 => 14,
+        _ => 0,
+    };
+    if index > 0 {
+        put_integer(out, 0x80, 7, index);
+        return;
+    }
     let digits = [
         b'0' + (status / 100 % 10) as u8,
         b'0' + (status / 10 % 10) as u8,
@@ -471,6 +512,25 @@ mod tests {
         assert!(list.too_large);
         assert!(list.bytes.len() <= 16 * 1024);
         assert!(list.size > 1_000_000);
+    }
+
+    /// The names the encoder indexes are the table's.
+    #[test]
+    fn static_names_match_the_table() {
+        for (i, (name, _)) in STATIC.iter().enumerate() {
+            let index = static_name(name);
+            if index != 0 {
+                assert_eq!(STATIC[index - 1].0, *name);
+                assert!(index <= i + 1, "first entry of {name:?}");
+            }
+        }
+        for code in [200, 204, 206, 304, 400, 404, 500] {
+            let mut out = Vec::new();
+            encode_status(&mut out, code);
+            assert_eq!(out.len(), 1);
+            let (n, v) = STATIC[(out[0] & 0x7f) as usize - 1];
+            assert_eq!((n, v), (&b":status"[..], code.to_string().as_bytes()));
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use common::http::request::{self, header_storage, Limits, Version};
 use common::http::response::Canned;
 use common::http::status::Status;
 
+use super::kept::Kept;
 use crate::access::LogInfo;
 use crate::exchange::{ClientSide, Exchange, Failure, Step};
 use crate::forward::NAME;
@@ -91,6 +92,19 @@ pub enum Outcome {
     Done,
 }
 
+/// A new stream, as its HEADERS frame(s) said.
+pub struct Opening<'a> {
+    pub id: u32,
+    pub fields: &'a HeaderList,
+    /// The HEADERS frame ended the stream: no body.
+    pub end_stream: bool,
+    /// The client's SETTINGS_INITIAL_WINDOW_SIZE.
+    pub send_window: i64,
+    pub peer: std::net::IpAddr,
+    /// The client is a trusted proxy (`--trusted-proxies`).
+    pub trusted: bool,
+}
+
 /// The connection's side of a stream step.
 pub struct Link<'a> {
     /// Frames towards the client.
@@ -102,6 +116,8 @@ pub struct Link<'a> {
     pub max_frame: usize,
     /// Scratch for header blocks.
     pub block: &'a mut Vec<u8>,
+    /// Where a finished exchange leaves its upstream connection.
+    pub kept: &'a mut Kept,
 }
 
 pub struct H2Stream {
@@ -123,16 +139,21 @@ pub struct H2Stream {
 }
 
 impl H2Stream {
-    /// Opens stream `id` for the decoded request `fields`.
+    /// Opens a stream for a decoded request header list.
     pub fn open(
-        id: u32,
-        fields: &HeaderList,
-        end_stream: bool,
-        send_window: i64,
-        (peer, trusted): (std::net::IpAddr, bool),
+        opening: Opening,
+        kept: &mut Kept,
         p: &mut Proxy,
         cx: &mut Cx,
     ) -> Result<H2Stream, ErrorCode> {
+        let Opening {
+            id,
+            fields,
+            end_stream,
+            send_window,
+            peer,
+            trusted,
+        } = opening;
         let mut s = H2Stream {
             id,
             peer,
@@ -191,10 +212,14 @@ impl H2Stream {
         }
         match action {
             Action::Answer(answer) => s.answer(answer, p, cx),
-            Action::Forward { route } => match Exchange::start(route, &s.plan, None, p, cx) {
-                Ok(ex) => s.work = Work::Forwarding(ex),
-                Err((failure, upstream)) => s.failed(failure, upstream, p, cx)?,
-            },
+            Action::Forward { route } => {
+                let routes = &p.shared.config.routes.routes;
+                let reuse = routes.get(route).and_then(|r| kept.take_for(&r.upstreams));
+                match Exchange::start(route, &s.plan, reuse, p, cx) {
+                    Ok(ex) => s.work = Work::Forwarding(ex),
+                    Err((failure, upstream)) => s.failed(failure, upstream, p, cx)?,
+                }
+            }
         }
         Ok(s)
     }
@@ -320,7 +345,7 @@ impl H2Stream {
                     self.log
                         .record(cx, self.peer, done.status, done.bytes, Some(name));
                     if let Some(conn) = done.upstream {
-                        conn.release(cx, &mut p.ups);
+                        link.kept.keep(conn, p, cx);
                     }
                     self.work = Work::Produced;
                     progress = true;
