@@ -237,6 +237,8 @@ impl Conn {
         match mux.step(&mut io, p, cx) {
             Ok(progress) if !self.client.input_ended() => progress,
             _ => {
+                // The kept upstream connections serve the next client from the pool.
+                mux.release(p, cx);
                 self.start_closing(cx);
                 true
             }

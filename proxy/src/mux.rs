@@ -254,7 +254,8 @@ impl Mux {
         Finished
     }
 
-    /// Drops every stream (closing its upstream connection) and the kept connections.
+    /// Drops every stream (closing its upstream connection) and the kept connections (which
+    /// [`Mux::release`] gives back to the pool first, where the connection ends normally).
     pub fn abandon(&mut self, cx: &Cx) {
         for s in self.streams.drain(..) {
             s.abandon(cx);

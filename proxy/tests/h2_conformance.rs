@@ -632,3 +632,48 @@ fn access_log_names_http2() {
         .wait_for(TIMEOUT, |l| l.contains("/a/logged"));
     assert!(line.contains("\"GET /a/logged HTTP/2.0\" 200"), "{line}");
 }
+
+/// Streams reuse upstream connections: one after another on a connection, and across client
+/// connections through the worker's pool (a connect per request would be a cost per stream).
+#[test]
+fn upstream_connections_are_reused() {
+    let up = Upstream::echo();
+    let p = start_h2("reuse", &[format!("/a={}", up.url())], &["--workers", "1"]);
+    let mut c = p.connect();
+    for i in 0..20u32 {
+        assert_eq!(c.fetch(1 + 2 * i, "/a/").status, 200);
+    }
+    assert_eq!(
+        up.accepted(),
+        1,
+        "sequential streams share one upstream connection"
+    );
+    // Ten at once need ten connections; they are kept for the next ten.
+    for round in 0..2u32 {
+        for i in 0..10u32 {
+            c.get(41 + round * 20 + 2 * i, "/a/");
+        }
+        for i in 0..10u32 {
+            assert_eq!(c.response(41 + round * 20 + 2 * i).status, 200);
+        }
+    }
+    let after = up.accepted();
+    assert!(
+        after <= 10,
+        "{after} upstream connections for 10 concurrent streams"
+    );
+    drop(c);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = p.connect();
+    for i in 0..10u32 {
+        c.get(1 + 2 * i, "/a/");
+    }
+    for i in 0..10u32 {
+        assert_eq!(c.response(1 + 2 * i).status, 200);
+    }
+    assert_eq!(
+        up.accepted(),
+        after,
+        "a new client connection takes them from the pool"
+    );
+}

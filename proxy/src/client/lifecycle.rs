@@ -33,6 +33,7 @@ impl Conn {
                 }
                 let timeouts = (header_timeout, idle_timeout);
                 if mux.tick(&mut self.cout, timeouts, p, cx).is_err() {
+                    mux.release(p, cx);
                     self.start_closing(cx);
                 }
                 return self.drive(p, cx);
