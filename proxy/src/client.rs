@@ -46,7 +46,8 @@ pub const RESPONSE_BUF: usize = OUTPUT_HIGH_WATER;
 /// Rounds of work one event may buy before the connection yields (about 1 MiB moved).
 const DRIVE_ROUNDS: usize = 32;
 
-const LIMITS: Limits = Limits {
+/// What a request head may be, over HTTP/1.1 or (as the head a stream becomes) HTTP/2.
+pub const LIMITS: Limits = Limits {
     max_head: 8 * 1024,
     max_target: 4 * 1024,
 };
