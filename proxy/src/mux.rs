@@ -319,6 +319,20 @@ impl Mux {
         progress
     }
 
+    /// Whether no stream is open (the connection only waits for the client).
+    pub fn has_no_streams(&self) -> bool {
+        self.streams.is_empty() && matches!(self.phase, Phase::Frames)
+    }
+
+    /// Frees the scratch an idle connection does not need (it grows again on the next
+    /// request): thousands of idle HTTP/2 clients then cost their TLS state, not our buffers.
+    pub fn release_memory(&mut self) {
+        self.fields = HeaderList::default();
+        self.block = Vec::new();
+        self.out_block = Vec::new();
+        self.streams = Vec::new();
+    }
+
     /// Periodic work: the streams' exchange timeouts, the preface and idle timeouts, the
     /// zero-window stall. `Err`: close the connection (a GOAWAY may be queued).
     pub fn tick(

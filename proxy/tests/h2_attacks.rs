@@ -369,3 +369,28 @@ fn idle_connections_get_goaway() {
     let _ = c.end();
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+/// Idle HTTP/2 connections give their buffers back: many clients that made one request and
+/// stay connected cost their TLS state, not our per-connection buffers.
+#[test]
+fn idle_connections_are_cheap() {
+    let (p, _up) = echo("idle-memory", &["--workers", "1"]);
+    // Warm up: the first connections grow the allocator's arenas once.
+    let mut warm = p.connect();
+    assert_eq!(warm.fetch(1, "/a/").status, 200);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = p.proxy.vm_kib("VmRSS");
+    let mut open = Vec::new();
+    for _ in 0..300 {
+        let mut c = p.connect();
+        assert_eq!(c.fetch(1, "/a/").status, 200);
+        open.push(c);
+    }
+    // The 1 s sweep releases what idle connections hold.
+    std::thread::sleep(Duration::from_millis(2500));
+    let per_conn = p.proxy.vm_kib("VmRSS").saturating_sub(before) / 300;
+    eprintln!("{per_conn} KiB per idle HTTP/2 connection");
+    // Measured: 12 KiB (debug build; 5.5 KiB release), 19 KiB when nothing is released.
+    assert!(per_conn <= 15, "{per_conn} KiB per idle HTTP/2 connection");
+    drop(open);
+}

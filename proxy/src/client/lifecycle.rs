@@ -35,6 +35,10 @@ impl Conn {
                 if mux.tick(&mut self.cout, timeouts, p, cx).is_err() {
                     mux.release(p, cx);
                     self.start_closing(cx);
+                } else if mux.has_no_streams() && self.cin.is_empty() && self.cout.is_empty() {
+                    mux.release_memory();
+                    self.cin.release_if_empty();
+                    self.cout.release_if_empty();
                 }
                 return self.drive(p, cx);
             }
