@@ -129,9 +129,13 @@ impl Mux {
     pub fn new(cout: &mut Buffer, now: Instant) -> Mux {
         frame::put_settings(
             cout,
+            // Every limit explicit, defaults included (RFC 9113 section 6.5.2).
             &[
+                (1, TABLE_SIZE as u32),
+                (2, 0),
                 (3, MAX_STREAMS as u32),
                 (4, STREAM_WINDOW as u32),
+                (5, frame::MIN_MAX_FRAME as u32),
                 (6, MAX_HEADER_LIST as u32),
             ],
         );

@@ -216,7 +216,8 @@ pub fn response_head(
     head_request: bool,
     block: &mut Vec<u8>,
 ) -> Result<Option<ResponseHead>, &'static str> {
-    let mut storage = [httparse::EMPTY_HEADER; 128];
+    // The exchange passes on at most MAX_RESPONSE_HEADERS of the upstream's and adds a few.
+    let mut storage = [httparse::EMPTY_HEADER; crate::response::MAX_RESPONSE_HEADERS + 16];
     let mut res = httparse::Response::new(&mut storage);
     let head_len = match res.parse(input) {
         Ok(httparse::Status::Complete(n)) => n,
