@@ -65,6 +65,8 @@ const CALM: ConnError = ConnError(ErrorCode::EnhanceYourCalm, "budget spent");
 enum Phase {
     /// Waiting for the client's connection preface.
     Preface,
+    /// The preface came; its first frame must be SETTINGS (RFC 9113 section 3.4).
+    Settings,
     Frames,
     /// Inside a header block: only CONTINUATION frames of `stream` may come.
     Continuation {
@@ -257,7 +259,7 @@ impl Mux {
                 return Ok(false);
             }
             io.cin.consume(n);
-            self.phase = Phase::Frames;
+            self.phase = Phase::Settings;
             progress = true;
         }
         let mut out = Out {
@@ -364,7 +366,7 @@ impl Mux {
             // No stream: the upstream connections are better off in the worker's pool.
             self.kept.release_all(p, cx);
             let limit = match self.phase {
-                Phase::Preface => header_timeout,
+                Phase::Preface | Phase::Settings => header_timeout,
                 _ => idle_timeout,
             };
             if now.saturating_duration_since(since) >= limit || cx.draining {

@@ -107,6 +107,11 @@ fn bad_preface_and_frame_sizes() {
     let mut c = p.raw();
     c.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     c.expect_goaway(ErrorCode::ProtocolError);
+    // The preface must be followed by SETTINGS (section 3.4).
+    let mut c = p.raw();
+    c.send_raw(frame::PREFACE);
+    c.ping([1; 8]);
+    c.expect_goaway(ErrorCode::ProtocolError);
     // A frame larger than SETTINGS_MAX_FRAME_SIZE (section 4.2).
     let mut c = p.connect();
     c.headers(1, &request_fields("POST", "/a/", &[]), false);

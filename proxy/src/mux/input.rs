@@ -20,11 +20,18 @@ impl Mux {
         cx: &mut Cx,
     ) -> Result<(), ConnError> {
         let protocol = |why| ConnError(ErrorCode::ProtocolError, why);
-        if let Phase::Continuation { stream, .. } = self.phase {
+        match self.phase {
             // Section 6.10: nothing may interleave a header block.
-            if head.kind != frame::CONTINUATION || head.stream != stream {
+            Phase::Continuation { stream, .. }
+                if head.kind != frame::CONTINUATION || head.stream != stream =>
+            {
                 return Err(protocol("frame inside a header block"));
             }
+            Phase::Settings if head.kind != frame::SETTINGS || head.has(frame::ACK) => {
+                return Err(protocol("the preface is not followed by SETTINGS"));
+            }
+            Phase::Settings => self.phase = Phase::Frames,
+            _ => {}
         }
         let now = cx.now;
         match head.kind {
