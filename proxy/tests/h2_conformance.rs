@@ -682,3 +682,74 @@ fn upstream_connections_are_reused() {
         "a new client connection takes them from the pool"
     );
 }
+
+/// The same 413, 502 and 504 as over HTTP/1.1: bodies past `--max-body` (declared or not),
+/// an upstream that refuses connections, one that never answers.
+#[test]
+fn gateway_errors_and_limits_match_http11() {
+    let up = Upstream::echo();
+    let silent = Upstream::start(|s| {
+        std::thread::sleep(Duration::from_secs(10));
+        drop(s);
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = closed.local_addr().unwrap();
+    drop(closed);
+    let p = start_h2(
+        "errors",
+        &[
+            format!("/a={}", up.url()),
+            format!("/down=http://{refused}"),
+            format!("/slow={}", silent.url()),
+        ],
+        &["--max-body", "100k", "--upstream-timeout", "1s"],
+    );
+    let mut c = p.connect();
+    // Declared too large: refused before any byte is read.
+    c.headers(
+        1,
+        &request_fields("POST", "/a/", &[("content-length", "200000")]),
+        false,
+    );
+    assert_eq!(c.response(1).status, 413);
+    // Not declared: refused when the body passes the limit.
+    c.headers(3, &request_fields("POST", "/a/", &[]), false);
+    let chunk = vec![b'x'; 16_384];
+    let (mut sent, mut window) = (0, 65_535);
+    let answered = |c: &H2| {
+        c.seen
+            .iter()
+            .any(|f| f.stream == 3 && f.kind == frame::HEADERS)
+    };
+    while sent < 150_000 && !answered(&c) {
+        // Within the stream window the proxy grants, as a real client would.
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while window < chunk.len() && !answered(&c) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no window and no answer"
+            );
+            let Some(f) = c.next_within(Duration::from_millis(200)) else {
+                continue;
+            };
+            if f.kind == frame::WINDOW_UPDATE && f.stream == 3 {
+                window += frame::word(&f.payload) as usize;
+            }
+            c.seen.push(f);
+        }
+        if answered(&c) {
+            break;
+        }
+        c.data(3, &chunk, false);
+        sent += chunk.len();
+        window -= chunk.len();
+    }
+    assert_eq!(c.response(3).status, 413);
+    let mut c = p.connect();
+    assert_eq!(c.fetch(1, "/down/").status, 502);
+    let started = std::time::Instant::now();
+    assert_eq!(c.fetch(3, "/slow/").status, 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // And the connection still serves.
+    assert_eq!(c.fetch(5, "/a/").status, 200);
+}
