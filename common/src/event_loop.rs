@@ -7,6 +7,10 @@
 //!   readiness it was told about and keeps it until an operation returns `WouldBlock`; that is
 //!   its "event" half. Its "interest" half is its own state: it reads only while it has room and
 //!   writes only while it has bytes queued. Backpressure is simply not reading.
+//! - Events are handed over in two passes per `epoll_wait` batch: [`Service::record`] for every
+//!   event (readiness only, no I/O), then [`Service::progress`] once for every connection that
+//!   got any. A connection thus acts on everything the batch said about all of its sockets at
+//!   once (several upstreams of an HTTP/2 connection answering together cost one client write).
 //! - Because no new event comes for a socket that was not drained, a service that stops early
 //!   (buffer full) must resume by itself once it has room, and bytes already in user space
 //!   (a pipelined request in the read buffer, TLS plaintext) must be processed before returning.
