@@ -43,7 +43,7 @@ pub fn help() -> String {
     let shared = cli::SERVER_OPTIONS_HELP.replace("{P}", "PROXY");
     format!(
         "\
-proxy {version}: a path-prefix reverse proxy for HTTP/1.1 with HTTPS
+proxy {version}: a path-prefix reverse proxy for HTTP/1.1, with HTTPS and HTTP/2
 
 Usage: proxy [OPTIONS]
        proxy health [URL]     check a running proxy (exit 0 when it answers 2xx/3xx)
@@ -52,8 +52,9 @@ Usage: proxy [OPTIONS]
 Options (each falls back to the environment variable shown):
   --listen ADDR           plain HTTP listener [env PROXY_LISTEN; default 0.0.0.0:8080]
   --tls-listen ADDR       HTTPS listener, used only with --cert [env PROXY_TLS_LISTEN; default 0.0.0.0:8443]
-  --cert FILE             PEM certificate chain; enables HTTPS, and the plain listener then
-                          redirects (308) everything but the health path to HTTPS [env PROXY_CERT]
+  --cert FILE             PEM certificate chain; enables HTTPS (ALPN h2 and http/1.1), and the
+                          plain listener then redirects (308) everything but the health path to
+                          HTTPS [env PROXY_CERT]
   --key FILE              PEM private key for --cert [env PROXY_KEY]
                           SIGHUP re-reads --cert and --key; a bad pair keeps the old one
   --route PREFIX=URL      a route, repeatable (see below) [env PROXY_ROUTES, comma-separated]

@@ -1,4 +1,4 @@
-//! `proxy`: a path-prefix reverse proxy for HTTP/1.1 with HTTPS. This file only wires things
+//! `proxy`: a path-prefix reverse proxy for HTTP/1.1, with HTTPS and HTTP/2. This file only wires things
 //! together: signals, arguments, startup checks (exit 2 with a clear message), listeners, the
 //! resolver thread, and the worker loops. It holds no protocol logic.
 
