@@ -168,7 +168,7 @@ impl Conn {
         let mut progress = self.write_client(cx)?;
         progress |= self.read_client(cx)?;
         progress |= match self.state {
-            State::Handshake => self.handshake_done(cx),
+            State::Handshake => self.handshake_done(p, cx),
             State::H2(_) => self.multiplex(p, cx),
             State::Waiting => self.take_requests(p, cx),
             State::Forwarding(_) => self.forward(p, cx)?,
@@ -202,7 +202,7 @@ impl Conn {
     }
 
     /// Once the TLS handshake is over, ALPN decides the protocol. Returns whether it was.
-    fn handshake_done(&mut self, cx: &mut Cx) -> bool {
+    fn handshake_done(&mut self, p: &Proxy, cx: &mut Cx) -> bool {
         if self.client.io.is_handshaking() {
             if self.client.input_ended() {
                 self.start_closing(cx);
@@ -218,6 +218,7 @@ impl Conn {
             self.cin = cin;
             self.cout = Buffer::new(mux::OUTPUT_BUF);
             self.state = State::H2(Box::new(Mux::new(&mut self.cout, cx.now)));
+            p.stats.h2_connection(p.worker);
         } else {
             self.state = State::Waiting;
         }

@@ -120,6 +120,8 @@ pub struct Mux {
     recv_window: i64,
     /// GOAWAY was sent: no stream above this id is opened.
     goaway: Option<u32>,
+    /// The code of the last GOAWAY sent, for the metrics.
+    goaway_code: Option<ErrorCode>,
     resets: Budget,
     chatter: Budget,
     /// When the connection last had no stream (the idle timeout counts from here).
@@ -158,6 +160,7 @@ impl Mux {
             peer_max_frame: frame::MIN_MAX_FRAME,
             recv_window: CONN_WINDOW,
             goaway: None,
+            goaway_code: None,
             resets: Budget::new(100, 10, now),
             chatter: Budget::new(1000, 200, now),
             idle_since: Some(now),
@@ -219,6 +222,7 @@ impl Mux {
         if self.goaway.is_none() {
             frame::put_goaway(cout, self.last_stream, code);
             self.goaway = Some(self.last_stream);
+            self.goaway_code = Some(code);
         }
     }
 
@@ -239,9 +243,13 @@ impl Mux {
         self.kept.close_all(cx);
     }
 
-    /// The client connection closes: kept upstream connections go back to the pool.
+    /// The connection ends: kept upstream connections go back to the pool, and the GOAWAY
+    /// sent (if any) is counted.
     pub fn release(&mut self, p: &mut Proxy, cx: &Cx) {
         self.kept.release_all(p, cx);
+        if let Some(code) = self.goaway_code.take() {
+            p.stats.h2_goaway(p.worker, code);
+        }
     }
 
     fn read_frames(&mut self, io: &mut Io, p: &mut Proxy, cx: &mut Cx) -> Result<bool, ConnError> {

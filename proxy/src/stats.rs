@@ -5,6 +5,9 @@
 //! - `proxy_upstream_connect_failures_total{route}`: connection attempts that failed or timed out;
 //! - `proxy_upstream_up{route,upstream}`: 0 while the last connection attempt of some worker to
 //!   that upstream failed, else 1;
+//! - `proxy_http2_connections_total`: HTTPS connections that negotiated HTTP/2;
+//! - `proxy_http2_goaway_total{code}`: GOAWAY frames sent, by error code (`enhance_your_calm`
+//!   counts connections cut off by a budget: an attack, or a client gone wrong);
 //! - `proxy_tls_certificate_not_after_seconds`: the served certificate's notAfter (Unix seconds),
 //!   updated on SIGHUP reloads; absent without `--cert`.
 //!
@@ -17,6 +20,7 @@ use std::sync::Arc;
 use common::metrics::{label, status_class, Counter};
 
 use crate::routes::Routes;
+use proxy::h2::frame::ErrorCode;
 
 /// Upstream state as one worker last saw it (0: no attempt yet).
 const UP: u64 = 1;
@@ -30,6 +34,9 @@ struct WorkerStats {
     connect_failures: Vec<Counter>,
     /// Per upstream: 0 (no attempt yet), UP or DOWN.
     upstream_state: Vec<Counter>,
+    h2_connections: Counter,
+    /// Per `ErrorCode::ALL` entry.
+    h2_goaways: [Counter; ErrorCode::ALL.len()],
 }
 
 pub struct ProxyStats {
@@ -67,6 +74,8 @@ impl ProxyStats {
                         .iter()
                         .map(|_| Counter::default())
                         .collect(),
+                    h2_connections: Counter::default(),
+                    h2_goaways: Default::default(),
                 })
                 .collect(),
             cert_not_after: Arc::new(AtomicU64::new(0)),
@@ -101,6 +110,18 @@ impl ProxyStats {
             if let Some(c) = w.connect_failures.get(route) {
                 c.add(1);
             }
+        }
+    }
+
+    /// A connection negotiated HTTP/2.
+    pub fn h2_connection(&self, worker: usize) {
+        self.worker(worker).h2_connections.add(1);
+    }
+
+    /// A GOAWAY with `code` was sent.
+    pub fn h2_goaway(&self, worker: usize, code: ErrorCode) {
+        if let Some(i) = ErrorCode::ALL.iter().position(|&c| c == code) {
+            self.worker(worker).h2_goaways[i].add(1);
         }
     }
 
@@ -150,6 +171,25 @@ impl ProxyStats {
             out.push_str("\",upstream=\"");
             label(out, name);
             let _ = writeln!(out, "\"}} {}", u8::from(!down));
+        }
+        let n: u64 = self.workers.iter().map(|w| w.h2_connections.get()).sum();
+        let _ = writeln!(
+            out,
+            "# HELP proxy_http2_connections_total HTTPS connections that negotiated HTTP/2.\n\
+             # TYPE proxy_http2_connections_total counter\n\
+             proxy_http2_connections_total {n}"
+        );
+        out.push_str(
+            "# HELP proxy_http2_goaway_total GOAWAY frames sent, by error code.\n\
+             # TYPE proxy_http2_goaway_total counter\n",
+        );
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            let n: u64 = self.workers.iter().map(|w| w.h2_goaways[i].get()).sum();
+            let _ = writeln!(
+                out,
+                "proxy_http2_goaway_total{{code=\"{}\"}} {n}",
+                code.name()
+            );
         }
         let not_after = self.cert_not_after.load(Ordering::Relaxed);
         if not_after > 0 {

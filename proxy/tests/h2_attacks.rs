@@ -218,7 +218,7 @@ fn hpack_bomb() {
 /// SETTINGS, PING and WINDOW_UPDATE floods are cut off by the chatter budget.
 #[test]
 fn control_frame_floods() {
-    let (p, _up) = echo("floods", &[]);
+    let (p, _up) = echo("floods", &["--metrics-listen", "127.0.0.1:0"]);
     let bench = Bench::start(&p);
     let frames: [(u8, u8, u32, Vec<u8>); 4] = [
         (frame::SETTINGS, 0, 0, Vec::new()),
@@ -245,6 +245,14 @@ fn control_frame_floods() {
     }
     bystander_served(&p, "/a/");
     bench.within(&p, "control frame floods", 1_500, 4_096);
+    // Operators see it: four connections cut off by a budget, five HTTP/2 connections.
+    let text = scrape(metrics_addr(&p.proxy)).text();
+    let calm = sample(
+        &text,
+        r#"proxy_http2_goaway_total{code="enhance_your_calm"}"#,
+    );
+    assert_eq!(calm, 4, "{text}");
+    assert_eq!(sample(&text, "proxy_http2_connections_total"), 5, "{text}");
 }
 
 /// A client that sends PINGs and never reads: the proxy stops reading it once its answers

@@ -49,6 +49,40 @@ pub enum ErrorCode {
     EnhanceYourCalm = 0xb,
 }
 
+impl ErrorCode {
+    /// Every code the proxy sends, for counting them.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::NoError,
+        ErrorCode::ProtocolError,
+        ErrorCode::InternalError,
+        ErrorCode::FlowControlError,
+        ErrorCode::SettingsTimeout,
+        ErrorCode::StreamClosed,
+        ErrorCode::FrameSizeError,
+        ErrorCode::RefusedStream,
+        ErrorCode::Cancel,
+        ErrorCode::CompressionError,
+        ErrorCode::EnhanceYourCalm,
+    ];
+
+    /// The name in RFC 9113 section 7, lowercase (a metric label).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::NoError => "no_error",
+            ErrorCode::ProtocolError => "protocol_error",
+            ErrorCode::InternalError => "internal_error",
+            ErrorCode::FlowControlError => "flow_control_error",
+            ErrorCode::SettingsTimeout => "settings_timeout",
+            ErrorCode::StreamClosed => "stream_closed",
+            ErrorCode::FrameSizeError => "frame_size_error",
+            ErrorCode::RefusedStream => "refused_stream",
+            ErrorCode::Cancel => "cancel",
+            ErrorCode::CompressionError => "compression_error",
+            ErrorCode::EnhanceYourCalm => "enhance_your_calm",
+        }
+    }
+}
+
 /// A connection error: GOAWAY with this code, then close (section 5.4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnError(pub ErrorCode, pub &'static str);
