@@ -258,7 +258,11 @@ impl H2Stream {
         p: &mut Proxy,
         cx: &mut Cx,
     ) -> Result<(), ErrorCode> {
-        self.work = Work::Produced;
+        // A failure found by a step has closed the upstream connection already; one found by
+        // the timeouts has not.
+        if let Work::Forwarding(ex) = std::mem::replace(&mut self.work, Work::Produced) {
+            ex.abandon(cx);
+        }
         match failure {
             Failure::Answer { status, .. } => {
                 self.respond(Answer::Error(status), Some(upstream), p, cx);
@@ -303,14 +307,11 @@ impl H2Stream {
     /// Moves what can move: the exchange, window updates, response frames.
     pub fn step(&mut self, link: &mut Link, p: &mut Proxy, cx: &mut Cx) -> Outcome {
         match self.advance(link, p, cx) {
-            Ok(progress) if matches!(self.send, Send::Ended) => {
-                if matches!(self.recv, Recv::Open { .. }) {
-                    // Section 8.1: the response is complete; ask the client to stop sending.
-                    return Outcome::Reset(ErrorCode::NoError);
-                }
-                let _ = progress;
-                Outcome::Done
-            }
+            Ok(_) if matches!(self.send, Send::Ended) => match self.recv {
+                // Section 8.1: the response is complete; ask the client to stop sending.
+                Recv::Open { .. } => Outcome::Reset(ErrorCode::NoError),
+                Recv::Ended => Outcome::Done,
+            },
             Ok(progress) => Outcome::Open { progress },
             Err(code) => Outcome::Reset(code),
         }
