@@ -253,7 +253,9 @@ impl Mux {
         let result = if len > s.recv_window {
             Err(ErrorCode::FlowControlError)
         } else {
-            // Padding is consumed at once: the window shrinks by the data only.
+            // The whole frame counts against the stream window as well (the client counts it
+            // so); the padding never reaches the buffer, so its share comes back with the
+            // next window update. `data` takes off the rest.
             s.recv_window -= len - range.len() as i64;
             s.data(&payload[range], end_stream)
         };
