@@ -382,23 +382,36 @@ fn idle_connections_get_goaway() {
 /// stay connected cost their TLS state, not our per-connection buffers.
 #[test]
 fn idle_connections_are_cheap() {
-    let (p, _up) = echo("idle-memory", &["--workers", "1"]);
-    // Warm up: the first connections grow the allocator's arenas once.
-    let mut warm = p.connect();
-    assert_eq!(warm.fetch(1, "/a/").status, 200);
+    // Allocations of 4 KiB and more (every buffer) are mapped on their own and unmapped
+    // when freed, so RSS shows what is held rather than how fragmented the heap is.
+    let up = Upstream::echo();
+    let p = start_with(
+        "idle-memory",
+        &[format!("/a={}", up.url())],
+        &["--workers", "1"],
+        &[("MALLOC_MMAP_THRESHOLD_", "4096")],
+    );
+    let wave = |n: usize| -> Vec<H2> {
+        (0..n)
+            .map(|_| {
+                let mut c = p.connect();
+                assert_eq!(c.fetch(1, "/a/").status, 200);
+                c
+            })
+            .collect()
+    };
+    // A first wave, then closed: the heap has grown for what busy connections allocate
+    // below the threshold; what 300 idle connections then add is what each keeps.
+    drop(wave(64));
     std::thread::sleep(Duration::from_millis(1500));
     let before = p.proxy.vm_kib("VmRSS");
-    let mut open = Vec::new();
-    for _ in 0..300 {
-        let mut c = p.connect();
-        assert_eq!(c.fetch(1, "/a/").status, 200);
-        open.push(c);
-    }
+    let open = wave(300);
     // The 1 s sweep releases what idle connections hold.
     std::thread::sleep(Duration::from_millis(2500));
     let per_conn = p.proxy.vm_kib("VmRSS").saturating_sub(before) / 300;
     eprintln!("{per_conn} KiB per idle HTTP/2 connection");
-    // Measured: 12 KiB (debug build; 5.5 KiB release), 19 KiB when nothing is released.
-    assert!(per_conn <= 15, "{per_conn} KiB per idle HTTP/2 connection");
+    // Measured: 12-13 KiB (mostly TLS state, which this allocator setting inflates; 5.5 KiB
+    // with the default one), 24 KiB when idle connections keep their buffers and scratch.
+    assert!(per_conn <= 18, "{per_conn} KiB per idle HTTP/2 connection");
     drop(open);
 }
