@@ -88,11 +88,7 @@ http {
     keepalive_requests 1000000;
     http2_max_requests 1000000;
     ssl_protocols TLSv1.2 TLSv1.3;
-    client_body_temp_path $NDIR/body;
-    proxy_temp_path $NDIR/proxy;
-    fastcgi_temp_path $NDIR/fastcgi;
-    uwsgi_temp_path $NDIR/uwsgi;
-    scgi_temp_path $NDIR/scgi;
+$(nginx_temp_paths "$NDIR")
     upstream up { server 127.0.0.1:$U_PORT; keepalive 128; keepalive_requests 1000000; }
     server {
         listen 127.0.0.1:$N_TLS ssl http2;
@@ -109,10 +105,7 @@ http {
     }
 }
 NGINX
-"$NGINX" -t -q -p "$NDIR" -c "$NDIR/nginx.conf" -e "$NDIR/error.log" 2>"$NDIR/test.err" ||
-    { cat "$NDIR/test.err" >&2; die "nginx config test failed"; }
-spawn_on "$SERVER_CPU" nginx "$NGINX" -p "$NDIR" -c "$NDIR/nginx.conf" -e "$NDIR/error.log"
-N_WORKER=$(child_of "$SPAWNED")
+spawn_nginx nginx "$NDIR"
 
 pick_port H_TLS
 HDIR=$BENCH_TMP/haproxy
@@ -136,10 +129,7 @@ frontend web
 backend up
     server s1 127.0.0.1:$U_PORT
 HAPROXY
-"$HAPROXY" -c -q -f "$HDIR/haproxy.cfg" >"$HDIR/check.log" 2>&1 ||
-    { cat "$HDIR/check.log" >&2; die "haproxy config check failed"; }
-spawn_on "$SERVER_CPU" haproxy "$HAPROXY" -db -f "$HDIR/haproxy.cfg"
-H_PID=$SPAWNED
+spawn_haproxy "$HDIR"
 
 NAMES=(proxy nginx haproxy)
 declare -A URL=([proxy]=https://127.0.0.1:$P_TLS [nginx]=https://127.0.0.1:$N_TLS [haproxy]=https://127.0.0.1:$H_TLS)

@@ -65,6 +65,34 @@ child_of() {
 }
 
 
+# nginx_temp_paths DIR: nginx.conf lines keeping every temporary file of nginx in DIR.
+nginx_temp_paths() {
+    local t
+    for t in client_body:body proxy:proxy fastcgi:fastcgi uwsgi:uwsgi scgi:scgi; do
+        printf '    %s_temp_path %s/%s;\n' "${t%%:*}" "$1" "${t#*:}"
+    done
+}
+
+# spawn_nginx NAME DIR: tests DIR/nginx.conf (its errors printed), starts nginx on
+# $SERVER_CPU; sets N_PID (the master) and N_WORKER (its one worker, which is measured).
+spawn_nginx() {
+    local name=$1 dir=$2
+    "$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/test.err" ||
+        { cat "$dir/test.err" "$dir/error.log" >&2 2>/dev/null; die "nginx config test failed"; }
+    spawn_on "$SERVER_CPU" "$name" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+    N_PID=$SPAWNED
+    N_WORKER=$(child_of "$N_PID")
+}
+
+# spawn_haproxy DIR: checks DIR/haproxy.cfg (its errors printed), starts haproxy on
+# $SERVER_CPU; sets H_PID.
+spawn_haproxy() {
+    "$HAPROXY" -c -q -f "$1/haproxy.cfg" >"$1/check.log" 2>&1 ||
+        { cat "$1/check.log" >&2; die "haproxy config check failed"; }
+    spawn_on "$SERVER_CPU" haproxy "$HAPROXY" -db -f "$1/haproxy.cfg"
+    H_PID=$SPAWNED
+}
+
 # CPU ticks (user+system, all threads) of the given pids, summed.
 cpu_ticks() {
     local t=0 pid s

@@ -162,11 +162,7 @@ http {
     keepalive_requests 1000000;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:SSL:1m;
-    client_body_temp_path $NDIR/body;
-    proxy_temp_path $NDIR/proxy;
-    fastcgi_temp_path $NDIR/fastcgi;
-    uwsgi_temp_path $NDIR/uwsgi;
-    scgi_temp_path $NDIR/scgi;
+$(nginx_temp_paths "$NDIR")
     upstream up {
         server 127.0.0.1:$U_PORT;
         keepalive 128;
@@ -192,11 +188,7 @@ http {
     }
 }
 EOF
-"$NGINX" -t -q -p "$NDIR" -c "$NDIR/nginx.conf" -e "$NDIR/error.log" 2>"$NDIR/test.err" ||
-    { cat "$NDIR/test.err" >&2; die "nginx config test failed"; }
-spawn_on "$SERVER_CPU" nginx "$NGINX" -p "$NDIR" -c "$NDIR/nginx.conf" -e "$NDIR/error.log"
-N_PID=$SPAWNED
-N_WORKER=$(child_of "$N_PID")
+spawn_nginx nginx "$NDIR"
 
 pick_port H_PORT
 pick_port H_TLS
@@ -230,10 +222,7 @@ frontend web
 backend up
     server s1 127.0.0.1:$U_PORT
 EOF
-"$HAPROXY" -c -q -f "$HDIR/haproxy.cfg" >"$HDIR/check.log" 2>&1 ||
-    { cat "$HDIR/check.log" >&2; die "haproxy config check failed"; }
-spawn_on "$SERVER_CPU" haproxy "$HAPROXY" -db -f "$HDIR/haproxy.cfg"
-H_PID=$SPAWNED
+spawn_haproxy "$HDIR"
 
 wait_http "http://127.0.0.1:$N_PORT/page.html"
 wait_http "https://127.0.0.1:$N_TLS/page.html" "${CURL_TLS[@]}"

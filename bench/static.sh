@@ -144,22 +144,14 @@ http {
     gzip_static on;
     gzip_min_length 1024;
     gzip_types text/css application/javascript application/json image/svg+xml;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
+$(nginx_temp_paths "$dir")
     server {
         listen 127.0.0.1:$N_PORT;
         root $ROOT;
     }
 }
 EOF
-    "$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/test.err" ||
-        { cat "$dir/test.err" "$dir/error.log" >&2 2>/dev/null; die "nginx config test failed"; }
-    spawn_on "$SERVER_CPU" "nginx-$1" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
-    N_PID=$SPAWNED
-    N_WORKER=$(child_of "$N_PID")
+    spawn_nginx "nginx-$1" "$dir"
     wait_http "http://127.0.0.1:$N_PORT/page.html"
 }
 
