@@ -77,16 +77,7 @@ fn pipelining_client_that_never_reads_is_bounded() {
     let plain = Proxy::start(&["--route", &format!("/r={}", up.url())]);
     let dir = std::env::temp_dir().join(format!("attacks-tls-{}", std::process::id()));
     let (cert, key) = self_signed(&dir, 1);
-    let tls = Proxy::start(&[
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-        "--route",
-        &format!("/r={}", up.url()),
-    ]);
+    let tls = Proxy::start_tls(&cert, &key, &["--route", &format!("/r={}", up.url())]);
     let stop = Arc::new(AtomicBool::new(false));
     // 404s, HEADs through a route, and 308 redirects on the plain port of an HTTPS proxy.
     pipeline_without_reading(

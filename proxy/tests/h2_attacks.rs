@@ -70,20 +70,9 @@ fn rapid_reset() {
     let mut burst = Vec::new();
     for i in 0..5_000u32 {
         let id = 1 + 2 * i;
-        let b = block(&fields);
-        let len = (b.len() as u32).to_be_bytes();
-        burst.extend([
-            len[1],
-            len[2],
-            len[3],
-            frame::HEADERS,
-            frame::END_HEADERS | frame::END_STREAM,
-        ]);
-        burst.extend(id.to_be_bytes());
-        burst.extend(b);
-        burst.extend([0, 0, 4, frame::RST_STREAM, 0]);
-        burst.extend(id.to_be_bytes());
-        burst.extend(8u32.to_be_bytes());
+        let flags = frame::END_HEADERS | frame::END_STREAM;
+        put_frame(&mut burst, frame::HEADERS, flags, id, &block(&fields));
+        put_frame(&mut burst, frame::RST_STREAM, 0, id, &8u32.to_be_bytes());
     }
     c.send_raw(&burst);
     match c.end() {
@@ -117,9 +106,7 @@ fn continuation_flood() {
         );
         let mut burst = Vec::new();
         for _ in 0..2_000 {
-            let len = (payload.len() as u32).to_be_bytes();
-            burst.extend([len[1], len[2], len[3], frame::CONTINUATION, 0, 0, 0, 0, 1]);
-            burst.extend(&payload);
+            put_frame(&mut burst, frame::CONTINUATION, 0, 1, &payload);
         }
         c.send_raw(&burst);
         c.expect_goaway(ErrorCode::EnhanceYourCalm);
@@ -139,14 +126,9 @@ fn made_you_reset() {
     for i in 0..5_000u32 {
         let id = 1 + 2 * i;
         let b = block(&request_fields("POST", "/a/", &[]));
-        let len = (b.len() as u32).to_be_bytes();
-        burst.extend([len[1], len[2], len[3], frame::HEADERS, frame::END_HEADERS]);
-        burst.extend(id.to_be_bytes());
-        burst.extend(b);
+        put_frame(&mut burst, frame::HEADERS, frame::END_HEADERS, id, &b);
         // A zero window increment: a stream error the server answers with RST_STREAM.
-        burst.extend([0, 0, 4, frame::WINDOW_UPDATE, 0]);
-        burst.extend(id.to_be_bytes());
-        burst.extend(0u32.to_be_bytes());
+        put_frame(&mut burst, frame::WINDOW_UPDATE, 0, id, &0u32.to_be_bytes());
     }
     c.send_raw(&burst);
     match c.end() {
@@ -230,10 +212,7 @@ fn control_frame_floods() {
         let mut c = p.connect();
         let mut burst = Vec::new();
         for _ in 0..20_000 {
-            let len = (payload.len() as u32).to_be_bytes();
-            burst.extend([len[1], len[2], len[3], kind, flags]);
-            burst.extend(stream.to_be_bytes());
-            burst.extend(&payload);
+            put_frame(&mut burst, kind, flags, stream, &payload);
         }
         c.send_raw(&burst);
         match c.end() {
@@ -268,8 +247,7 @@ fn ping_flood_without_reading() {
         .unwrap();
     let mut burst = Vec::new();
     for _ in 0..1_000 {
-        burst.extend([0, 0, 8, frame::PING, 0, 0, 0, 0, 0]);
-        burst.extend([7; 8]);
+        put_frame(&mut burst, frame::PING, 0, 0, &[7; 8]);
     }
     let started = Instant::now();
     let mut sent = 0usize;

@@ -590,8 +590,7 @@ fn too_many_streams_are_refused() {
 fn http11_clients_still_get_http11() {
     let up = Upstream::echo();
     let p = start_h2("alpn", &[format!("/a={}", up.url())], &[]);
-    let dir = std::env::temp_dir().join(format!("proxy-h2-alpn-{}", std::process::id()));
-    let config = client_config(&dir.join("c.pem"), &[b"http/1.1"]);
+    let config = client_config(&p.cert, &[b"http/1.1"]);
     let sock = std::net::TcpStream::connect(p.addr()).unwrap();
     let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, sock);
@@ -609,26 +608,12 @@ fn http11_clients_still_get_http11() {
 #[test]
 fn access_log_names_http2() {
     let up = Upstream::echo();
-    let dir = std::env::temp_dir().join(format!("proxy-h2-log-{}", std::process::id()));
-    let (cert, key) = self_signed(&dir, 2);
-    let route = format!("/a={}", up.url());
-    let args = [
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-        "--route",
-        &route,
-        "--log-format",
-        "combined",
-    ];
-    let proxy = Proxy::start(&args);
-    let p = H2Proxy {
-        config: client_config(&cert, &[b"h2"]),
-        proxy,
-    };
+    // The last --log-format wins over the harness's "off".
+    let p = start_h2(
+        "log",
+        &[format!("/a={}", up.url())],
+        &["--log-format", "combined"],
+    );
     let mut c = p.connect();
     assert_eq!(c.fetch(1, "/a/logged").status, 200);
     let line = p

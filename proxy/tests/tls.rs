@@ -142,19 +142,9 @@ fn start_tls_proxy(dir: &Path, route: &str) -> Proxy {
 }
 
 fn start_tls_proxy_with(dir: &Path, route: &str, extra: &[&str]) -> Proxy {
-    let (cert, key) = (dir.join("a.pem"), dir.join("a.key"));
-    let mut args = vec![
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-        "--route",
-        route,
-    ];
+    let mut args = vec!["--route", route];
     args.extend_from_slice(extra);
-    Proxy::start(&args)
+    Proxy::start_tls(&dir.join("a.pem"), &dir.join("a.key"), &args)
 }
 
 #[test]

@@ -134,6 +134,26 @@ impl Proxy {
         Self::start_with(args, &[])
     }
 
+    /// Starts the proxy with an HTTPS listener on `127.0.0.1:0` serving `cert` and `key`,
+    /// `args` appended.
+    pub fn start_tls(cert: &Path, key: &Path, args: &[&str]) -> Proxy {
+        Self::start_tls_with(cert, key, args, &[])
+    }
+
+    pub fn start_tls_with(cert: &Path, key: &Path, args: &[&str], env: &[(&str, &str)]) -> Proxy {
+        let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+        let mut all = vec![
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ];
+        all.extend_from_slice(args);
+        Self::start_with(&all, env)
+    }
+
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let mut cmd = Command::new(bin("proxy"));
         cmd.args([

@@ -65,6 +65,8 @@ pub enum End {
 pub struct H2Proxy {
     pub proxy: Proxy,
     pub config: Arc<rustls::ClientConfig>,
+    /// The certificate it serves (a client config for other ALPN lists trusts it).
+    pub cert: std::path::PathBuf,
 }
 
 /// Starts the proxy with HTTPS, `route` and `extra` arguments.
@@ -75,22 +77,16 @@ pub fn start_h2(tag: &str, routes: &[String], extra: &[&str]) -> H2Proxy {
 pub fn start_with(tag: &str, routes: &[String], extra: &[&str], env: &[(&str, &str)]) -> H2Proxy {
     let dir = std::env::temp_dir().join(format!("proxy-h2-{tag}-{}", std::process::id()));
     let (cert, key) = self_signed(&dir, 2);
-    let mut args = vec![
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-    ];
+    let mut args = Vec::new();
     for r in routes {
         args.extend(["--route", r.as_str()]);
     }
     args.extend_from_slice(extra);
-    let proxy = Proxy::start_with(&args, env);
+    let proxy = Proxy::start_tls_with(&cert, &key, &args, env);
     H2Proxy {
         proxy,
         config: client_config(&cert, &[b"h2"]),
+        cert,
     }
 }
 
@@ -177,6 +173,14 @@ pub fn request_fields(method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<(
     f
 }
 
+/// Appends one frame to `out`: bursts of many frames are written in one go.
+pub fn put_frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+    let len = (payload.len() as u32).to_be_bytes();
+    out.extend([len[1], len[2], len[3], kind, flags]);
+    out.extend(stream.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
 /// An HPACK block of literal fields (never indexed: the tests' blocks leave no state).
 pub fn block(fields: &[(String, String)]) -> Vec<u8> {
     let mut b = Vec::new();
@@ -194,10 +198,8 @@ impl H2 {
 
     /// Writes one frame; errors (the proxy closed) are ignored: what it sent tells.
     pub fn frame(&mut self, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
-        let len = (payload.len() as u32).to_be_bytes();
-        let mut bytes = vec![len[1], len[2], len[3], kind, flags];
-        bytes.extend(stream.to_be_bytes());
-        bytes.extend_from_slice(payload);
+        let mut bytes = Vec::new();
+        put_frame(&mut bytes, kind, flags, stream, payload);
         self.send_raw(&bytes);
     }
 
