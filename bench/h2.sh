@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/h2.sh: HTTP/2 through `proxy`, nginx (`listen ... ssl http2`) and haproxy (`alpn
-# h2,http/1.1`) in front of the same upstream, one run.
+# h2,http/1.1`) in front of the same upstream, one run. nginx and haproxy are configured as
+# in bench/proxy.sh (`nginx_proxy_conf`, `haproxy_proxy_cfg` in lib.sh), with HTTP/2 listeners.
 #
 #   bench/h2.sh                         # ~2 minutes with the defaults
 #   REQUESTS=50000 RUNS=1 bench/h2.sh
@@ -76,59 +77,13 @@ P_PID=$SPAWNED
 pick_port N_TLS
 NDIR=$BENCH_TMP/nginx
 mkdir -p "$NDIR"
-cat >"$NDIR/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $NDIR/nginx.pid;
-error_log $NDIR/error.log warn;
-events { worker_connections 4096; use epoll; }
-http {
-    access_log off;
-    server_tokens off;
-    keepalive_requests 1000000;
-    http2_max_requests 1000000;
-    ssl_protocols TLSv1.2 TLSv1.3;
-$(nginx_temp_paths "$NDIR")
-    upstream up { server 127.0.0.1:$U_PORT; keepalive 128; keepalive_requests 1000000; }
-    server {
-        listen 127.0.0.1:$N_TLS ssl http2;
-        ssl_certificate $PKI/leaf.pem;
-        ssl_certificate_key $PKI/leaf.key;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$http_host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-        }
-    }
-}
-NGINX
+nginx_proxy_conf "$NDIR" "$U_PORT" "$PKI/leaf.pem" "$PKI/leaf.key" "127.0.0.1:$N_TLS ssl http2"
 spawn_nginx nginx "$NDIR"
 
 pick_port H_TLS
 HDIR=$BENCH_TMP/haproxy
 mkdir -p "$HDIR"
-cat >"$HDIR/haproxy.cfg" <<HAPROXY
-global
-    nbthread 1
-    maxconn 4000
-    pidfile $HDIR/haproxy.pid
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    http-reuse always
-frontend web
-    bind 127.0.0.1:$H_TLS ssl crt $PKI/haproxy.pem alpn h2,http/1.1
-    option forwardfor
-    http-request set-header X-Forwarded-Proto https
-    default_backend up
-backend up
-    server s1 127.0.0.1:$U_PORT
-HAPROXY
+haproxy_proxy_cfg "$HDIR" "$U_PORT" "127.0.0.1:$H_TLS ssl crt $PKI/haproxy.pem alpn h2,http/1.1"
 spawn_haproxy "$HDIR"
 
 NAMES=(proxy nginx haproxy)

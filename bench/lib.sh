@@ -73,6 +73,92 @@ nginx_temp_paths() {
     done
 }
 
+# nginx_proxy_conf DIR UPSTREAM_PORT CERT KEY LISTEN...: writes DIR/nginx.conf for the proxy
+# benchmarks: one worker, no access log, keep-alive upstream connections (128 kept), the
+# forwarding headers our proxy sets, proxy_buffering as $PROXY_BUFFERING (default on) without
+# temporary files; each LISTEN is the argument list of one `listen` line.
+nginx_proxy_conf() {
+    local dir=$1 port=$2 cert=$3 key=$4 listen="" l
+    shift 4
+    for l in "$@"; do listen+="        listen $l;"$'\n'; done
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events {
+    worker_connections 4096;
+    use epoll;
+}
+http {
+    access_log off;
+    server_tokens off;
+    tcp_nodelay on;
+    keepalive_timeout 65s;
+    keepalive_requests 1000000;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:1m;
+$(nginx_temp_paths "$dir")
+    upstream up {
+        server 127.0.0.1:$port;
+        keepalive 128;
+        keepalive_requests 1000000;
+        keepalive_timeout 60s;
+    }
+    server {
+$listen        ssl_certificate $cert;
+        ssl_certificate_key $key;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$http_host;
+            proxy_buffering ${PROXY_BUFFERING:-on};
+            proxy_max_temp_file_size 0;
+        }
+    }
+}
+EOF
+}
+
+# haproxy_proxy_cfg DIR UPSTREAM_PORT BIND...: writes DIR/haproxy.cfg for the proxy benchmarks:
+# one thread, mode http, http-reuse always, the forwarding headers our proxy sets,
+# `option splice-response` when HAPROXY_SPLICE=1; each BIND is the argument list of one
+# `bind` line.
+haproxy_proxy_cfg() {
+    local dir=$1 port=$2 bind="" b splice=""
+    shift 2
+    for b in "$@"; do bind+="    bind $b"$'\n'; done
+    ((${HAPROXY_SPLICE:-0})) && splice="option splice-response"
+    cat >"$dir/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4000
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+    pidfile $dir/haproxy.pid
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    option http-keep-alive
+    http-reuse always
+    $splice
+frontend web
+$bind    option forwardfor
+    http-request set-header X-Forwarded-Proto https if { ssl_fc }
+    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    default_backend up
+backend up
+    server s1 127.0.0.1:$port
+EOF
+}
+
 # spawn_nginx NAME DIR: tests DIR/nginx.conf (its errors printed), starts nginx on
 # $SERVER_CPU; sets N_PID (the master) and N_WORKER (its one worker, which is measured).
 spawn_nginx() {

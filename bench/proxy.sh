@@ -145,83 +145,14 @@ pick_port N_PORT
 pick_port N_TLS
 NDIR=$BENCH_TMP/nginx
 mkdir -p "$NDIR"
-cat >"$NDIR/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $NDIR/nginx.pid;
-error_log $NDIR/error.log warn;
-events {
-    worker_connections 4096;
-    use epoll;
-}
-http {
-    access_log off;
-    server_tokens off;
-    tcp_nodelay on;
-    keepalive_timeout 65s;
-    keepalive_requests 1000000;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:SSL:1m;
-$(nginx_temp_paths "$NDIR")
-    upstream up {
-        server 127.0.0.1:$U_PORT;
-        keepalive 128;
-        keepalive_requests 1000000;
-        keepalive_timeout 60s;
-    }
-    server {
-        listen 127.0.0.1:$N_PORT;
-        listen 127.0.0.1:$N_TLS ssl;
-        ssl_certificate $PKI/chain.pem;
-        ssl_certificate_key $PKI/leaf.key;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$http_host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$http_host;
-            proxy_buffering $PROXY_BUFFERING;
-            proxy_max_temp_file_size 0;
-        }
-    }
-}
-EOF
+nginx_proxy_conf "$NDIR" "$U_PORT" "$PKI/chain.pem" "$PKI/leaf.key" "127.0.0.1:$N_PORT" "127.0.0.1:$N_TLS ssl"
 spawn_nginx nginx "$NDIR"
 
 pick_port H_PORT
 pick_port H_TLS
 HDIR=$BENCH_TMP/haproxy
 mkdir -p "$HDIR"
-splice=""
-((HAPROXY_SPLICE)) && splice="option splice-response"
-cat >"$HDIR/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn 4000
-    ssl-default-bind-options ssl-min-ver TLSv1.2
-    pidfile $HDIR/haproxy.pid
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
-    option http-keep-alive
-    http-reuse always
-    $splice
-frontend web
-    bind 127.0.0.1:$H_PORT
-    bind 127.0.0.1:$H_TLS ssl crt $PKI/haproxy.pem alpn http/1.1
-    option forwardfor
-    http-request set-header X-Forwarded-Proto https if { ssl_fc }
-    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
-    default_backend up
-backend up
-    server s1 127.0.0.1:$U_PORT
-EOF
+haproxy_proxy_cfg "$HDIR" "$U_PORT" "127.0.0.1:$H_PORT" "127.0.0.1:$H_TLS ssl crt $PKI/haproxy.pem alpn http/1.1"
 spawn_haproxy "$HDIR"
 
 wait_http "http://127.0.0.1:$N_PORT/page.html"
