@@ -307,7 +307,6 @@ impl Mux {
         while i < self.streams.len() {
             let mut link = Link {
                 out: io.cout,
-                high_water: OUTPUT_HIGH_WATER,
                 window: &mut self.send_window,
                 max_frame: self.peer_max_frame,
                 block: &mut self.out_block,

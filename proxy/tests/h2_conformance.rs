@@ -516,7 +516,7 @@ fn data_beyond_the_stream_window() {
         let mut granted = 0;
         while let Some(f) = c.next_within(Duration::from_millis(150)) {
             if f.kind == frame::WINDOW_UPDATE && f.stream == 1 {
-                granted += i64::from(frame::word(&f.payload));
+                granted += i64::from(frame::u31(&f.payload));
             }
         }
         if granted == 0 {
@@ -718,7 +718,7 @@ fn gateway_errors_and_limits_match_http11() {
                 continue;
             };
             if f.kind == frame::WINDOW_UPDATE && f.stream == 3 {
-                window += frame::word(&f.payload) as usize;
+                window += frame::u31(&f.payload) as usize;
             }
             c.seen.push(f);
         }

@@ -113,7 +113,7 @@ pub fn next_frame(input: &[u8], max_frame: usize) -> Result<Option<(FrameHead, &
         kind: h[3],
         flags: h[4],
         // The reserved bit is ignored on receipt (section 4.1).
-        stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
+        stream: u31(&h[5..]),
     };
     if head.len > max_frame {
         return Err(ConnError(
@@ -151,11 +151,6 @@ pub fn unpad(
     Ok((pad + 1, 1..payload.len() - pad))
 }
 
-/// The priority fields a HEADERS or PRIORITY frame carries: the stream it depends on.
-pub fn dependency(bytes: &[u8]) -> u32 {
-    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x7fff_ffff
-}
-
 /// The header block fragment of a HEADERS frame and, if it carried priority, its dependency.
 pub fn headers_fragment<'a>(
     head: &FrameHead,
@@ -170,7 +165,7 @@ pub fn headers_fragment<'a>(
                 "HEADERS too short for priority",
             ));
         }
-        return Ok((&body[5..], Some(dependency(body))));
+        return Ok((&body[5..], Some(u31(body))));
     }
     Ok((body, None))
 }
@@ -274,9 +269,19 @@ pub fn put_goaway(out: &mut Buffer, last_stream: u32, code: ErrorCode) {
     out.push(&(code as u32).to_be_bytes());
 }
 
-/// The 31-bit value of a WINDOW_UPDATE or the error code of a RST_STREAM/GOAWAY.
+/// The 32-bit big-endian value at the front of `bytes` (0 when there are fewer than four): an
+/// error code of RST_STREAM or GOAWAY.
 pub fn word(bytes: &[u8]) -> u32 {
-    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    match bytes {
+        [a, b, c, d, ..] => u32::from_be_bytes([*a, *b, *c, *d]),
+        _ => 0,
+    }
+}
+
+/// The same without its reserved high bit, ignored on receipt (section 4.1): a stream
+/// identifier (of a frame, of a priority dependency) or a window increment.
+pub fn u31(bytes: &[u8]) -> u32 {
+    word(bytes) & 0x7fff_ffff
 }
 
 #[cfg(test)]

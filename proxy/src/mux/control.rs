@@ -87,7 +87,7 @@ impl Mux {
         if head.len != 4 {
             return Err(ConnError(ErrorCode::FrameSizeError, "WINDOW_UPDATE length"));
         }
-        let increment = i64::from(frame::word(payload) & 0x7fff_ffff);
+        let increment = i64::from(frame::u31(payload));
         if head.stream == 0 {
             if increment == 0 {
                 return Err(ConnError(ErrorCode::ProtocolError, "zero window increment"));

@@ -93,7 +93,7 @@ impl Mux {
                 if head.len != 5 {
                     return self.reset(out.cout, head.stream, ErrorCode::FrameSizeError, now);
                 }
-                if frame::dependency(payload) == head.stream {
+                if frame::u31(payload) == head.stream {
                     return self.reset(out.cout, head.stream, ErrorCode::ProtocolError, now);
                 }
                 Ok(())

@@ -104,8 +104,6 @@ pub struct Opening<'a> {
 pub struct Link<'a> {
     /// Frames towards the client.
     pub out: &'a mut Buffer,
-    /// Stop adding DATA to `out` past this many bytes.
-    pub high_water: usize,
     /// The connection's send window.
     pub window: &'a mut i64,
     pub max_frame: usize,
@@ -171,7 +169,7 @@ impl H2Stream {
         if fields.too_large {
             // RFC 9113 section 10.5.1: the list was decoded (the table stays in step) but not
             // kept; the request gets a 431.
-            s.answer(Answer::Error(Status::HEADER_FIELDS_TOO_LARGE), p, cx);
+            s.answer(Answer::Error(Status::HEADER_FIELDS_TOO_LARGE), None, p, cx);
             return Ok(s);
         }
         let info = gateway::request_head(fields, end_stream, &mut s.cin)
@@ -206,7 +204,7 @@ impl H2Stream {
             s.send = Send::Continue;
         }
         match action {
-            Action::Answer(answer) => s.answer(answer, p, cx),
+            Action::Answer(answer) => s.answer(answer, None, p, cx),
             Action::Forward { route } => {
                 let routes = &p.shared.config.routes.routes;
                 let reuse = routes.get(route).and_then(|r| kept.take_for(&r.upstreams));
@@ -219,12 +217,9 @@ impl H2Stream {
         Ok(s)
     }
 
-    /// Writes an answer of the proxy's own into the stream's output and logs it.
-    fn answer(&mut self, answer: Answer, p: &Proxy, cx: &mut Cx) {
-        self.respond(answer, None, p, cx);
-    }
-
-    fn respond(&mut self, answer: Answer, upstream: Option<usize>, p: &Proxy, cx: &mut Cx) {
+    /// Writes an answer of the proxy's own into the stream's output and logs it (naming the
+    /// upstream whose failure it answers, if any).
+    fn answer(&mut self, answer: Answer, upstream: Option<usize>, p: &Proxy, cx: &mut Cx) {
         let canned = Canned {
             date: cx.date,
             server: NAME,
@@ -265,7 +260,7 @@ impl H2Stream {
         }
         match failure {
             Failure::Answer { status, .. } => {
-                self.respond(Answer::Error(status), Some(upstream), p, cx);
+                self.answer(Answer::Error(status), Some(upstream), p, cx);
                 Ok(())
             }
             Failure::Cut { status, bytes, .. } => {

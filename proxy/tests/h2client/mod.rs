@@ -250,7 +250,7 @@ impl H2 {
                     let f = Frame {
                         kind: self.input[3],
                         flags: self.input[4],
-                        stream: frame::word(&self.input[5..9]) & 0x7fff_ffff,
+                        stream: frame::u31(&self.input[5..9]),
                         payload: self.input[9..9 + len].to_vec(),
                     };
                     self.input.drain(..9 + len);
@@ -289,7 +289,7 @@ impl H2 {
     pub fn end(&mut self) -> End {
         match self.until(|f| f.kind == frame::GOAWAY) {
             Some(f) => End::GoAway {
-                last: frame::word(&f.payload[..4]) & 0x7fff_ffff,
+                last: frame::u31(&f.payload),
                 code: f.code(),
             },
             None => End::Closed,

@@ -12,6 +12,7 @@ use proxy::h2::{gateway, hpack};
 
 use super::{Body, H2Stream, Link, Send, Work};
 use crate::framing::In;
+use crate::mux::OUTPUT_HIGH_WATER;
 
 impl H2Stream {
     /// Turns what the exchange produced into frames, within the windows and the room.
@@ -32,7 +33,7 @@ impl H2Stream {
                     progress = true;
                 }
                 Send::Head => {
-                    if link.out.len() >= link.high_water {
+                    if link.out.len() >= OUTPUT_HIGH_WATER {
                         return Ok(progress);
                     }
                     let head = gateway::response_head(
@@ -109,9 +110,7 @@ fn send_data(
 ) -> Result<(bool, bool), ErrorCode> {
     let mut progress = false;
     loop {
-        let room = link
-            .high_water
-            .saturating_sub(link.out.len() + frame::HEADER_LEN);
+        let room = OUTPUT_HIGH_WATER.saturating_sub(link.out.len() + frame::HEADER_LEN);
         let credit = (*window).min(*link.window).max(0) as usize;
         let max = credit.min(link.max_frame).min(room);
         let input = cout.filled();
