@@ -1,6 +1,7 @@
 //! One client connection: the state machine (`Handshake -> Waiting | H2`, `Waiting ->
-//! Forwarding -> Waiting`, `-> Tunnel`, `-> Closing`), the drive loop and the answers the proxy writes itself; the timeouts, the
-//! drain on shutdown and the close are in [`lifecycle`].
+//! Forwarding -> Waiting`, `-> Tunnel`, `-> Closing`), the drive loop and the answers the
+//! proxy writes itself; the timeouts, the drain on shutdown and the close are in
+//! [`lifecycle`].
 //!
 //! Each state carries its own data: an [`Exchange`] while forwarding, a [`Tunnel`] after a
 //! WebSocket upgrade, the [`Closing`] phase at the end. What the connection waits for between
@@ -202,10 +203,10 @@ impl Conn {
     }
 
     /// Once the TLS handshake is over, ALPN decides the protocol. Returns whether it was.
-    fn handshake_done(&mut self, p: &Proxy, cx: &mut Cx) -> bool {
+    fn handshake_done(&mut self, p: &mut Proxy, cx: &mut Cx) -> bool {
         if self.client.io.is_handshaking() {
             if self.client.input_ended() {
-                self.start_closing(cx);
+                self.start_closing(p, cx);
                 return true;
             }
             return false;
@@ -239,9 +240,7 @@ impl Conn {
         match mux.step(&mut io, p, cx) {
             Ok(progress) if !self.client.input_ended() => progress,
             _ => {
-                // The kept upstream connections serve the next client from the pool.
-                mux.release(p, cx);
-                self.start_closing(cx);
+                self.start_closing(p, cx);
                 true
             }
         }
@@ -260,7 +259,7 @@ impl Conn {
                     // No complete head. Once the client stopped sending, none will come: every
                     // request received before its FIN has been answered (or is in `cout`).
                     if self.client.input_ended() {
-                        self.start_closing(cx);
+                        self.start_closing(p, cx);
                         progress = true;
                     }
                     break;
@@ -271,7 +270,7 @@ impl Conn {
                     self.plan.head_request = false;
                     self.plan.keep_alive = false;
                     self.write_answer(p, cx, Answer::Error(e.status()), None);
-                    self.start_closing(cx);
+                    self.start_closing(p, cx);
                     return true;
                 }
             };
@@ -317,7 +316,7 @@ impl Conn {
     /// Writes an answer of the proxy's own and moves on.
     fn answer(&mut self, p: &mut Proxy, cx: &mut Cx, answer: Answer) {
         self.write_answer(p, cx, answer, None);
-        self.next_request(cx);
+        self.next_request(p, cx);
     }
 
     /// Writes an answer of the proxy's own (`self.plan` says for which request) and logs it.
@@ -349,12 +348,12 @@ impl Conn {
     }
 
     /// The current request is done: wait for the next one, or close.
-    fn next_request(&mut self, cx: &mut Cx) {
+    fn next_request(&mut self, p: &mut Proxy, cx: &mut Cx) {
         if self.plan.keep_alive && !cx.draining {
             self.state = State::Waiting;
             self.clock.next_request(cx.now, !self.cin.is_empty());
         } else {
-            self.start_closing(cx);
+            self.start_closing(p, cx);
         }
     }
 
@@ -395,7 +394,7 @@ impl Conn {
                     .record(cx, self.peer.ip(), done.status, done.bytes, name);
                 self.kept = done.upstream;
                 self.plan.keep_alive = done.keep_alive;
-                self.next_request(cx);
+                self.next_request(p, cx);
                 Ok(true)
             }
             Step::Upgraded(conn) => {
@@ -416,12 +415,12 @@ impl Conn {
         p: &mut Proxy,
         cx: &mut Cx,
     ) -> Result<bool, Stop> {
-        self.leave(cx);
+        self.leave(p, cx);
         match failure {
             Failure::Answer { status, keep_alive } => {
                 self.plan.keep_alive = keep_alive;
                 self.write_answer(p, cx, Answer::Error(status), Some(upstream));
-                self.next_request(cx);
+                self.next_request(p, cx);
                 Ok(true)
             }
             Failure::Cut {
@@ -439,7 +438,7 @@ impl Conn {
                 }
                 // Never let a cut response look complete: no last chunk, and the connection
                 // closes.
-                self.start_closing(cx);
+                self.start_closing(p, cx);
                 Ok(true)
             }
             Failure::ClientGone => Err(Stop),
@@ -447,19 +446,19 @@ impl Conn {
     }
 
     /// Leaves a forwarding or tunnel state, closing its upstream connection.
-    fn leave(&mut self, cx: &Cx) {
+    fn leave(&mut self, p: &mut Proxy, cx: &Cx) {
         match std::mem::replace(&mut self.state, State::Waiting) {
             State::Forwarding(ex) => ex.abandon(cx),
             State::Tunnel(t) => t.close(cx),
-            State::H2(mut mux) => mux.abandon(cx),
+            State::H2(mux) => mux.end(p, cx),
             State::Handshake | State::Waiting => {}
             State::Closing(c) => self.state = State::Closing(c),
         }
     }
 
     /// Stops processing input; flushes what is queued for the client, then closes.
-    fn start_closing(&mut self, cx: &Cx) {
-        self.leave(cx);
+    fn start_closing(&mut self, p: &mut Proxy, cx: &Cx) {
+        self.leave(p, cx);
         self.cin.clear();
         self.state = State::Closing(Closing::flushing());
     }

@@ -230,24 +230,23 @@ impl Mux {
     fn fail(&mut self, cout: &mut Buffer, e: ConnError, cx: &Cx) -> Finished {
         self.goaway = None;
         self.go_away(cout, e.0);
-        self.abandon(cx);
+        self.drop_streams(cx);
         Finished
     }
 
-    /// Drops every stream (closing its upstream connection) and the kept connections (which
-    /// [`Mux::release`] gives back to the pool first, where the connection ends normally).
-    pub fn abandon(&mut self, cx: &Cx) {
+    /// Drops every open stream, closing its upstream connection (a request may be half sent).
+    fn drop_streams(&mut self, cx: &Cx) {
         for s in self.streams.drain(..) {
             s.abandon(cx);
         }
-        self.kept.close_all(cx);
     }
 
-    /// The connection ends: kept upstream connections go back to the pool, and the GOAWAY
-    /// sent (if any) is counted.
-    pub fn release(&mut self, p: &mut Proxy, cx: &Cx) {
+    /// The connection ends: open streams are dropped, the kept upstream connections go back
+    /// to the pool for the next client, and the GOAWAY sent (if any) is counted.
+    pub fn end(mut self, p: &mut Proxy, cx: &Cx) {
+        self.drop_streams(cx);
         self.kept.release_all(p, cx);
-        if let Some(code) = self.goaway_code.take() {
+        if let Some(code) = self.goaway_code {
             p.stats.h2_goaway(p.worker, code);
         }
     }

@@ -33,8 +33,7 @@ impl Conn {
                 }
                 let timeouts = (header_timeout, idle_timeout);
                 if mux.tick(&mut self.cout, timeouts, p, cx).is_err() {
-                    mux.release(p, cx);
-                    self.start_closing(cx);
+                    self.start_closing(p, cx);
                 } else if mux.has_no_streams() && self.cin.is_empty() && self.cout.is_empty() {
                     mux.release_memory();
                     self.cin.release_if_empty();
@@ -68,7 +67,7 @@ impl Conn {
                 self.plan.keep_alive = false;
                 self.plan.head_request = false;
                 self.write_answer(p, cx, Answer::Error(Status::REQUEST_TIMEOUT), None);
-                self.start_closing(cx);
+                self.start_closing(p, cx);
                 self.drive(p, cx)
             }
             Some(Waited::Idle) => Flow::Close,
@@ -100,7 +99,7 @@ impl Conn {
         if self.cout.is_empty() {
             return Flow::Close;
         }
-        self.start_closing(cx);
+        self.start_closing(p, cx);
         self.drive(p, cx)
     }
 
@@ -119,10 +118,7 @@ impl Conn {
 
     /// The connection is gone: a kept upstream that is fit goes back to the pool.
     pub fn close(mut self, p: &mut Proxy, cx: &mut Cx) {
-        if let State::H2(mux) = &mut self.state {
-            mux.release(p, cx);
-        }
-        self.leave(cx);
+        self.leave(p, cx);
         if let Some(kept) = self.kept.take() {
             kept.release(cx, &mut p.ups);
         }

@@ -57,11 +57,4 @@ impl Kept {
             conn.release(cx, &mut p.ups);
         }
     }
-
-    /// Closes every kept connection (the client connection failed).
-    pub fn close_all(&mut self, cx: &Cx) {
-        for conn in self.conns.drain(..) {
-            conn.close(cx);
-        }
-    }
 }
